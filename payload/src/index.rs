@@ -1,0 +1,114 @@
+//! The index: one record per entry of the payload, for deep verification of an extracted tree.
+//!
+//! It is a separate section so that the launcher's warm path, which reads only the manifest, does
+//! not grow with the number of files. It is read by `sea-pack inspect`, by `--sea-verify` and by
+//! the launcher's background check of the tree in use.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A directory (mode 0755 once unpacked).
+    Dir,
+    /// A regular file (0644, or 0755 when executable).
+    File,
+    /// A symbolic link that stays inside the tree.
+    Symlink,
+}
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Normalised relative path.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Size in bytes (files only; 0 otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+    /// Whether the file is executable.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exec: bool,
+    /// SHA-256 of the content (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The link target (links only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// All entries, in archive order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// The entries.
+    pub entries: Vec<IndexEntry>,
+}
+
+impl Index {
+    /// Parses an index section.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Serialises deterministically, one entry per line so that diffs of two indexes read well.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"{\"entries\":[\n".to_vec();
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(&serde_json::to_vec(entry).unwrap_or_default());
+        }
+        out.extend_from_slice(b"\n]}\n");
+        out
+    }
+
+    /// Sum of file sizes.
+    pub fn unpacked_size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let index = Index {
+            entries: vec![
+                IndexEntry { path: "bin".into(), kind: EntryKind::Dir, size: 0, exec: false, sha256: None, target: None },
+                IndexEntry {
+                    path: "bin/x".into(),
+                    kind: EntryKind::File,
+                    size: 3,
+                    exec: true,
+                    sha256: Some("ab".repeat(32)),
+                    target: None,
+                },
+                IndexEntry {
+                    path: "y".into(),
+                    kind: EntryKind::Symlink,
+                    size: 0,
+                    exec: false,
+                    sha256: None,
+                    target: Some("bin/x".into()),
+                },
+            ],
+        };
+        let bytes = index.to_bytes();
+        assert_eq!(Index::from_bytes(&bytes).expect("parse"), index);
+        assert_eq!(index.unpacked_size(), 3);
+        assert_eq!(Index::from_bytes(&Index::default().to_bytes()).expect("parse"), Index::default());
+    }
+}

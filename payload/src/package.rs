@@ -1,0 +1,315 @@
+//! Reading a package: a packed executable, or a release artifact (the same without the stub).
+//!
+//! [`Package::open`] is on the launcher's warm path, so it does the least it can: one `fstat`,
+//! one positional read of the file's last [`TAIL_READ`] bytes (which usually hold the trailer,
+//! signature and manifest together), a second read only for a larger manifest, a SHA-256 of the
+//! manifest (a few KiB) and its parse. The payload and the index are never read here.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::codec::{Decoder, ZSTD_WINDOW_LOG_MAX};
+use crate::digest::{self, HashingReader};
+use crate::index::Index;
+use crate::manifest::{Manifest, ManifestError};
+use crate::section::{SectionReader, read_exact_at};
+use crate::signature::{self, SignatureError};
+use crate::trailer::{Layout, TRAILER_LEN, Trailer, TrailerError};
+use crate::unpack::{self, UnpackError, UnpackOptions, UnpackSummary};
+
+/// Bytes read from the end of the file in the first read.
+pub const TAIL_READ: u64 = 16 * 1024;
+
+/// What went wrong with a package, without its path (see [`PackageError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PackageErrorKind {
+    /// Reading the file failed.
+    #[error("could not read: {0}")]
+    Io(#[source] io::Error),
+    /// The trailer is missing or corrupt.
+    #[error(transparent)]
+    Trailer(#[from] TrailerError),
+    /// The manifest bytes do not match the trailer's digest.
+    #[error("manifest checksum mismatch: the manifest is corrupt")]
+    ManifestDigest,
+    /// The manifest does not parse or validate.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Trailer and manifest disagree.
+    #[error("manifest and trailer disagree on the {0}: the file is corrupt")]
+    Inconsistent(&'static str),
+    /// The signature section is not text.
+    #[error("signature section is not text: the file is corrupt")]
+    SignatureNotText,
+    /// The payload bytes do not match their digest.
+    #[error("payload checksum mismatch (expected sha256 {expected}, found {found}): the payload is corrupt")]
+    PayloadDigest { expected: String, found: String },
+    /// The index bytes do not match their digest.
+    #[error("index checksum mismatch: the index is corrupt")]
+    IndexDigest,
+    /// The index does not parse.
+    #[error("index is not valid JSON: {0}")]
+    IndexJson(#[source] serde_json::Error),
+    /// A signature is required but absent.
+    #[error("payload is not signed, but a signature by the trusted key is required")]
+    Unsigned,
+    /// The signature does not verify.
+    #[error("payload signature: {0}")]
+    Signature(#[from] SignatureError),
+    /// Unpacking failed.
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    /// The unpacked tree does not match what the manifest declares.
+    #[error("unpacked {found} but the manifest declares {expected}: the payload is corrupt")]
+    Mismatch { expected: String, found: String },
+}
+
+/// An error about the package at `path`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct PackageError {
+    /// The package file.
+    pub path: PathBuf,
+    /// What went wrong.
+    #[source]
+    pub kind: PackageErrorKind,
+}
+
+impl PackageError {
+    /// Whether the failure was the disk filling up during unpacking.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(&self.kind, PackageErrorKind::Unpack(e) if e.is_storage_full())
+    }
+}
+
+/// Whether a package carries a signature, and whether it was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureStatus {
+    /// No signature section.
+    Unsigned,
+    /// A signature that was not checked (no key given).
+    Unverified,
+    /// Verified with the given key; the trusted comment.
+    Verified(String),
+}
+
+/// An opened package.
+#[derive(Debug)]
+pub struct Package {
+    file: File,
+    path: PathBuf,
+    file_len: u64,
+    trailer: Trailer,
+    layout: Layout,
+    manifest_bytes: Vec<u8>,
+    manifest: Manifest,
+    signature: Option<String>,
+}
+
+impl Package {
+    /// Opens the package at `path`.
+    pub fn open(path: &Path) -> Result<Self, PackageError> {
+        let file = File::open(path).map_err(|e| PackageError { path: path.to_owned(), kind: PackageErrorKind::Io(e) })?;
+        Self::from_file(file, path.to_owned())
+    }
+
+    /// Reads the package from an open file; `path` is used in messages only.
+    pub fn from_file(file: File, path: PathBuf) -> Result<Self, PackageError> {
+        match Self::read(&file) {
+            Ok((file_len, trailer, layout, manifest_bytes, manifest, signature)) => {
+                Ok(Self { file, path, file_len, trailer, layout, manifest_bytes, manifest, signature })
+            }
+            Err(kind) => Err(PackageError { path, kind }),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn read(file: &File) -> Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind> {
+        let file_len = file.metadata().map_err(PackageErrorKind::Io)?.len();
+        if file_len < TRAILER_LEN as u64 {
+            return Err(TrailerError::TooSmall { len: file_len }.into());
+        }
+        let tail_len = file_len.min(TAIL_READ);
+        let tail_start = file_len - tail_len;
+        let mut tail = vec![0u8; tail_len as usize];
+        read_exact_at(file, &mut tail, tail_start).map_err(PackageErrorKind::Io)?;
+        let mut raw = [0u8; TRAILER_LEN];
+        raw.copy_from_slice(&tail[tail.len() - TRAILER_LEN..]);
+        let trailer = Trailer::parse(&raw)?;
+        let layout = trailer.layout(file_len)?;
+        let manifest_bytes = slice_or_read(file, &tail, tail_start, &layout.manifest)?;
+        if digest::sha256(&manifest_bytes) != trailer.manifest_sha256 {
+            return Err(PackageErrorKind::ManifestDigest);
+        }
+        let manifest = Manifest::from_bytes(&manifest_bytes)?;
+        check_consistency(&manifest, &trailer)?;
+        let signature = if layout.signature.is_empty() {
+            None
+        } else {
+            let bytes = slice_or_read(file, &tail, tail_start, &layout.signature)?;
+            Some(String::from_utf8(bytes).map_err(|_| PackageErrorKind::SignatureNotText)?)
+        };
+        Ok((file_len, trailer, layout, manifest_bytes, manifest, signature))
+    }
+
+    /// The validated manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The manifest exactly as stored (what the signature covers).
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// The signature file text, if signed.
+    pub fn signature(&self) -> Option<&str> {
+        self.signature.as_deref()
+    }
+
+    /// The trailer.
+    pub fn trailer(&self) -> &Trailer {
+        &self.trailer
+    }
+
+    /// Where the sections lie.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Total file length.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    fn error(&self, kind: impl Into<PackageErrorKind>) -> PackageError {
+        PackageError { path: self.path.clone(), kind: kind.into() }
+    }
+
+    /// A reader over the compressed payload.
+    pub fn payload_reader(&self) -> impl Read + '_ {
+        SectionReader::new(&self.file, self.layout.payload.clone())
+    }
+
+    /// A reader over the stub (everything before the payload).
+    pub fn stub_reader(&self) -> impl Read + '_ {
+        SectionReader::new(&self.file, 0..self.layout.stub_len)
+    }
+
+    /// A reader over everything after the stub: the release artifact.
+    pub fn artifact_reader(&self) -> impl Read + '_ {
+        SectionReader::new(&self.file, self.layout.stub_len..self.file_len)
+    }
+
+    /// The index section's bytes, checked against the manifest's digest.
+    pub fn index_bytes(&self) -> Result<Vec<u8>, PackageError> {
+        let range = self.layout.index.clone();
+        let mut bytes = vec![0u8; (range.end - range.start) as usize];
+        read_exact_at(&self.file, &mut bytes, range.start).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
+        if digest::sha256_hex(&bytes) != self.manifest.index.sha256 {
+            return Err(self.error(PackageErrorKind::IndexDigest));
+        }
+        Ok(bytes)
+    }
+
+    /// The parsed index.
+    pub fn read_index(&self) -> Result<Index, PackageError> {
+        let bytes = self.index_bytes()?;
+        Index::from_bytes(&bytes).map_err(|e| self.error(PackageErrorKind::IndexJson(e)))
+    }
+
+    /// Hashes the whole payload and compares it with the manifest.
+    pub fn verify_payload(&self) -> Result<(), PackageError> {
+        let (found, _) = digest::sha256_reader(self.payload_reader()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
+        self.compare_payload_digest(&found)
+    }
+
+    fn compare_payload_digest(&self, found: &digest::Sha256Bytes) -> Result<(), PackageError> {
+        if *found != self.trailer.payload_sha256 {
+            return Err(self.error(PackageErrorKind::PayloadDigest {
+                expected: self.manifest.payload.sha256.clone(),
+                found: digest::to_hex(found),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Checks the signature. With `public_key`, a missing or non-verifying signature is an error;
+    /// without, the status only says whether there is one.
+    pub fn check_signature(&self, public_key: Option<&str>) -> Result<SignatureStatus, PackageError> {
+        match (public_key, &self.signature) {
+            (None, None) => Ok(SignatureStatus::Unsigned),
+            (None, Some(_)) => Ok(SignatureStatus::Unverified),
+            (Some(_), None) => Err(self.error(PackageErrorKind::Unsigned)),
+            (Some(key), Some(sig)) => signature::verify(&self.manifest_bytes, sig, key)
+                .map(SignatureStatus::Verified)
+                .map_err(|e| self.error(e)),
+        }
+    }
+
+    /// Unpacks the payload into `dest` (an existing empty directory), verifying its SHA-256 while
+    /// streaming and its sizes against the manifest. On error `dest` may hold a partial tree; the
+    /// caller removes it.
+    pub fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, PackageError> {
+        let mut hashing = HashingReader::new(io::BufReader::with_capacity(256 * 1024, self.payload_reader()));
+        let options = UnpackOptions {
+            max_bytes: options.max_bytes.min(self.manifest.unpacked_size),
+            max_entries: options.max_entries.min(self.manifest.entries),
+            ..*options
+        };
+        let codec = Some(self.manifest.compression.codec);
+        let summary = {
+            let decoder = Decoder::new(codec, io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
+            unpack::unpack(decoder, dest, &options)
+        };
+        // The payload digest decides first: a corrupt payload reports as corrupt, whatever the
+        // unpacker tripped over.
+        io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
+        let (found, _) = hashing.finish();
+        self.compare_payload_digest(&found)?;
+        let summary = summary.map_err(|e| self.error(e))?;
+        if summary.entries != self.manifest.entries || summary.bytes != self.manifest.unpacked_size {
+            return Err(self.error(PackageErrorKind::Mismatch {
+                expected: format!("{} entries, {} bytes", self.manifest.entries, self.manifest.unpacked_size),
+                found: format!("{} entries, {} bytes", summary.entries, summary.bytes),
+            }));
+        }
+        Ok(summary)
+    }
+}
+
+fn slice_or_read(file: &File, tail: &[u8], tail_start: u64, range: &std::ops::Range<u64>) -> Result<Vec<u8>, PackageErrorKind> {
+    if range.start >= tail_start {
+        let from = (range.start - tail_start) as usize;
+        let to = (range.end - tail_start) as usize;
+        return Ok(tail[from..to].to_vec());
+    }
+    let mut bytes = vec![0u8; (range.end - range.start) as usize];
+    read_exact_at(file, &mut bytes, range.start).map_err(PackageErrorKind::Io)?;
+    Ok(bytes)
+}
+
+fn check_consistency(manifest: &Manifest, trailer: &Trailer) -> Result<(), PackageErrorKind> {
+    if manifest.payload.size != trailer.payload_len {
+        return Err(PackageErrorKind::Inconsistent("payload length"));
+    }
+    if manifest.payload.sha256 != digest::to_hex(&trailer.payload_sha256) {
+        return Err(PackageErrorKind::Inconsistent("payload digest"));
+    }
+    if manifest.index.size != trailer.index_len {
+        return Err(PackageErrorKind::Inconsistent("index length"));
+    }
+    Ok(())
+}

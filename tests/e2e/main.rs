@@ -1,0 +1,6 @@
+//! End-to-end tests: one test binary (as in ripgrep and rustup), one module per area.
+//!
+//! Every test builds real packed executables in its own [`sea_tests::Sandbox`] and runs them as
+//! processes; tests run in parallel and clean up after themselves.
+
+mod pack;

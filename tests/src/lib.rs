@@ -1,0 +1,190 @@
+//! Shared helpers for the end-to-end tests: real binaries, real processes, temporary homes.
+//!
+//! [`Sandbox`] owns a temporary directory holding a fake `$HOME`, the app sources it writes and
+//! the packed binaries it builds; dropping it removes everything. Commands made by a sandbox run
+//! with a cleared environment (only `PATH`, `HOME`, `LANG` and what the test adds), so the
+//! developer's own `XDG_CACHE_HOME` or `<PREFIX>_*` variables never leak into a test.
+//!
+//! The binaries under test are built once per test process with the same profile as the tests
+//! (`cargo build -p sea-pack -p sea-launcher`), so `cargo test` alone always tests fresh code.
+
+#![allow(clippy::unwrap_used)] // test support: a failed set-up step should fail the test loudly
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// Paths of the binaries under test.
+#[derive(Debug)]
+pub struct Bins {
+    /// `sea-pack`.
+    pub pack: PathBuf,
+    /// `sea-launcher` (the stub).
+    pub launcher: PathBuf,
+}
+
+/// Builds (once) and returns the binaries under test.
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        // The test executable lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let release = profile_dir.file_name() == Some(OsStr::new("release"));
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "sea-pack", "-p", "sea-launcher"]);
+        if release {
+            cmd.arg("--release");
+        }
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries under test failed");
+        let exe_name = |n: &str| profile_dir.join(format!("{n}{}", std::env::consts::EXE_SUFFIX));
+        Bins { pack: exe_name("sea-pack"), launcher: exe_name("sea-launcher") }
+    })
+}
+
+/// A temporary world for one test.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A fresh sandbox with an empty `home/` (0700).
+    pub fn new() -> Self {
+        bins();
+        let dir = tempfile::Builder::new().prefix("sea-e2e-").tempdir().unwrap();
+        let home = dir.path().join("home");
+        fs::create_dir(&home).unwrap();
+        set_mode(&home, 0o700);
+        Self { dir }
+    }
+
+    /// The sandbox root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `$HOME` for commands of this sandbox.
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    /// The default cache of app `name`: `$HOME/.cache/<name>`.
+    pub fn cache(&self, name: &str) -> PathBuf {
+        self.home().join(".cache").join(name)
+    }
+
+    /// The default home (state) of app `name`: `$HOME/.<name>`.
+    pub fn app_home(&self, name: &str) -> PathBuf {
+        self.home().join(format!(".{name}"))
+    }
+
+    /// A path inside the sandbox.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    /// Starts writing an app source tree at `apps/<dir>`.
+    pub fn app(&self, dir: &str) -> App {
+        let root = self.root().join("apps").join(dir);
+        fs::create_dir_all(&root).unwrap();
+        App { root }
+    }
+
+    /// A command with the sandbox's clean environment.
+    pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()));
+        cmd.env("HOME", self.home());
+        cmd.env("LANG", "C.UTF-8");
+        cmd.current_dir(self.root());
+        cmd
+    }
+
+    /// `sea-pack` with the sandbox's environment.
+    pub fn sea_pack(&self) -> Command {
+        self.cmd(&bins().pack)
+    }
+
+    /// Packs `app` as `name` `version` with entry `entry` into `bin/<name>-<version>`, passing
+    /// `extra` flags; panics with sea-pack's stderr if it fails.
+    pub fn pack(&self, app: &Path, name: &str, version: &str, entry: &str, extra: &[&str]) -> PathBuf {
+        let out_dir = self.root().join("bin");
+        fs::create_dir_all(&out_dir).unwrap();
+        let out = out_dir.join(format!("{name}-{version}"));
+        let output = self
+            .sea_pack()
+            .arg("build")
+            .arg(app)
+            .args(["--name", name, "--version", version, "--entry", entry])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "sea-pack build failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        out
+    }
+}
+
+/// An app source tree being written.
+#[derive(Debug)]
+pub struct App {
+    root: PathBuf,
+}
+
+impl App {
+    /// Writes a data file.
+    pub fn file(self, rel: &str, contents: impl AsRef<[u8]>) -> Self {
+        let path = self.root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, contents).unwrap();
+        self
+    }
+
+    /// Writes an executable file (a `#!/bin/sh` script, usually).
+    pub fn exec(self, rel: &str, contents: impl AsRef<[u8]>) -> Self {
+        let path = self.root.join(rel);
+        let this = self.file(rel, contents);
+        set_mode(&path, 0o755);
+        this
+    }
+
+    /// The tree's root.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// chmod.
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// stdout and stderr of a finished command, as text.
+pub fn text(output: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Runs a command and returns its output, panicking if it could not be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"))
+}
+
+/// Whether the tests run as root (some checks need an unprivileged user, others need root).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
