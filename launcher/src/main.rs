@@ -1,61 +1,117 @@
-//! sea-launcher: the stub of a packed executable (bootstrap version: extract and run).
+//! sea-launcher: the native stub of a packed executable.
 //!
-//! This minimal stub finds its own payload, extracts it once into
-//! `<cache>/pkg/<platform>/<version>-<sha12>/` (temporary sibling, then rename) and runs the
-//! entry with the user's arguments. The full launcher (locks, version choice, supervision,
-//! restart, clean-up, updates) replaces it.
+//! `main` is the one dispatch point (as in rustup): it opens the executable's own payload, reads
+//! the process's inputs once, and hands off to a mode — `--sea-info`, `--sea-update`, `--sea-gc`,
+//! `--sea-verify` when that is the first argument, otherwise `launch`, which runs the app with
+//! every argument untouched (`--help` and `--version` included). Errors become exit codes in one
+//! place ([`error::LauncherError::exit_code`]) and are printed as `<name>: <message>`.
+//!
+//! Module map (SPEC.md behaviour → file): directories `dirs`, extraction `extract` (+ `tree`,
+//! `lock`), version choice `select` (+ `health` for bad marks, `state` for update state), running
+//! the app `launch` (+ `supervise`, `signals`, `gitenv`, `restart`, `relaunch`), clean-up `gc`,
+//! checks `verify` and `background`, `--sea-info` `info`, variables `vars`, process inputs
+//! `process`.
 
+mod app;
+mod atomic;
+mod background;
+mod dirs;
+mod error;
+mod extract;
+mod gc;
+mod gitenv;
+mod health;
+mod info;
+mod launch;
+mod lock;
+mod logging;
+mod process;
+mod relaunch;
+mod restart;
+mod select;
+mod signals;
+mod state;
 mod stub;
+mod supervise;
+mod tree;
+mod vars;
+mod verify;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::ffi::OsStr;
+use std::path::Path;
 
 use sea_payload::Package;
-use sea_payload::unpack::UnpackOptions;
+use sea_payload::package::PackageErrorKind;
+use sea_payload::trailer::TrailerError;
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(code) => code,
-        Err((name, message)) => {
-            eprintln!("{name}: {message}");
-            ExitCode::from(1)
-        }
+use crate::app::App;
+use crate::dirs::Dirs;
+use crate::error::LauncherError;
+use crate::process::Process;
+use crate::vars::Vars;
+
+fn main() {
+    let process = match Process::capture() {
+        Ok(process) => process,
+        Err(e) => fail("sea-launcher", &format!("cannot open its own executable: {e}"), 74),
+    };
+    let package = match Package::from_file(clone_file(&process), process.exe_path.clone()) {
+        Ok(package) => package,
+        Err(e) => not_packed(&process.exe_path, &e),
+    };
+    let manifest = package.manifest();
+    let vars = Vars::new(manifest.env_prefix());
+    let log_var = vars.name(vars::LOG);
+    let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var);
+    let name = manifest.name.clone();
+    if let Some(warning) = log_warning {
+        eprintln!("{name}: warning: {warning}");
+    }
+    let dirs = match Dirs::locate(&process, &vars, &manifest.name, &manifest.platform) {
+        Ok(dirs) => dirs,
+        Err(e) => fail(&name, &e.to_string(), LauncherError::from(e).exit_code()),
+    };
+    let app = App { process, vars, package, dirs, launcher_version: App::launcher_version() };
+    let mode = app.process.args.first().and_then(|a| a.to_str()).unwrap_or_default();
+    let result = match mode {
+        "--sea-info" => info::run(&app),
+        "--sea-gc" => gc::run_command(&app),
+        "--sea-verify" => verify::run_command(&app),
+        "--sea-update" => Err(LauncherError::Update("not available in this build yet".into())),
+        _ => launch::run(&app).map(|never| match never {}),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(&name, &e.to_string(), e.exit_code()),
     }
 }
 
-fn run() -> Result<ExitCode, (String, String)> {
-    let exe = std::env::current_exe().map_err(|e| ("sea-launcher".to_owned(), e.to_string()))?;
-    let package = Package::open(&exe).map_err(|e| {
-        ("sea-launcher".to_owned(), format!("{e}\nthis is sea-launcher {}; pack an app with `sea-pack build`", stub::LAUNCHER_VERSION))
-    })?;
-    let manifest = package.manifest().clone();
-    let fail = |m: String| (manifest.name.clone(), m);
-    let home = std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| fail("HOME is not set".into()))?;
-    let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(|| home.join(".cache"), PathBuf::from).join(&manifest.name);
-    let pkg = cache.join("pkg").join(&manifest.platform);
-    let tree = pkg.join(manifest.tree_id());
-    if !tree.join(".sea/manifest.json").exists() {
-        std::fs::create_dir_all(&pkg).map_err(|e| fail(format!("could not create {}: {e}", pkg.display())))?;
-        let tmp = pkg.join(format!(".{}.tmp-{}", manifest.tree_id(), std::process::id()));
-        std::fs::create_dir(&tmp).map_err(|e| fail(e.to_string()))?;
-        package.unpack_to(&tmp, &UnpackOptions::default()).map_err(|e| fail(e.to_string()))?;
-        write_meta(&tmp, &package).map_err(|e| fail(e.to_string()))?;
-        if let Err(e) = std::fs::rename(&tmp, &tree) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            if !tree.exists() {
-                return Err(fail(e.to_string()));
-            }
-        }
+/// A second handle to the executable for the package reader (the first stays in `Process`).
+fn clone_file(process: &Process) -> std::fs::File {
+    match process.exe_file.try_clone() {
+        Ok(file) => file,
+        Err(e) => fail("sea-launcher", &format!("cannot read its own executable: {e}"), 74),
     }
-    let status = Command::new(tree.join(&manifest.entry))
-        .args(&manifest.args)
-        .args(std::env::args_os().skip(1))
-        .status()
-        .map_err(|e| fail(format!("could not run {}: {e}", manifest.entry)))?;
-    Ok(ExitCode::from(status.code().unwrap_or(1) as u8))
 }
 
-fn write_meta(tree: &Path, package: &Package) -> std::io::Result<()> {
-    std::fs::create_dir(tree.join(".sea"))?;
-    std::fs::write(tree.join(".sea/manifest.json"), package.manifest_bytes())
+/// The executable carries no valid payload: the bare stub, or a damaged packed file.
+fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
+    let me = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
+    if matches!(error.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic | TrailerError::TooSmall { .. })) {
+        fail(
+            &me,
+            &format!(
+                "this is the sea-launcher {} stub ({}) with no app inside; pack one with `sea-pack build <dir> --name <name> --version <version> --entry <path> -o <out>`",
+                stub::LAUNCHER_VERSION,
+                stub::PLATFORM
+            ),
+            64,
+        )
+    }
+    fail(&me, &format!("{error}\nthe executable is damaged: download or build it again"), 65)
+}
+
+fn fail(name: &str, message: &str, code: i32) -> ! {
+    eprintln!("{name}: {message}");
+    std::process::exit(code)
 }

@@ -87,7 +87,14 @@ mod tests {
     fn round_trip() {
         let index = Index {
             entries: vec![
-                IndexEntry { path: "bin".into(), kind: EntryKind::Dir, size: 0, exec: false, sha256: None, target: None },
+                IndexEntry {
+                    path: "bin".into(),
+                    kind: EntryKind::Dir,
+                    size: 0,
+                    exec: false,
+                    sha256: None,
+                    target: None,
+                },
                 IndexEntry {
                     path: "bin/x".into(),
                     kind: EntryKind::File,

@@ -138,7 +138,14 @@ fn walk_dir(dir: &Path, rel_dir: &str, out: &mut Vec<Source>) -> Result<(), Pack
         let meta = fs::symlink_metadata(&full).map_err(|source| PackError::Read { path: full.clone(), source })?;
         let kind = meta.file_type();
         if kind.is_dir() {
-            out.push(Source { rel: rel.clone(), full: full.clone(), kind: EntryKind::Dir, size: 0, exec: false, target: None });
+            out.push(Source {
+                rel: rel.clone(),
+                full: full.clone(),
+                kind: EntryKind::Dir,
+                size: 0,
+                exec: false,
+                target: None,
+            });
             walk_dir(&full, &rel, out)?;
         } else if kind.is_file() {
             let exec = is_executable(&meta);
@@ -242,7 +249,8 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, source: &Source) -> Result<In
             entry.target = Some(target.to_owned());
         }
         EntryKind::File => {
-            let file = File::open(&source.full).map_err(|e| PackError::Read { path: source.full.clone(), source: e })?;
+            let file =
+                File::open(&source.full).map_err(|e| PackError::Read { path: source.full.clone(), source: e })?;
             let mut reader = HashingReader::new(file.take(source.size));
             let mode = if source.exec { 0o755 } else { 0o644 };
             let mut h = header(tar::EntryType::Regular, mode, source.size);

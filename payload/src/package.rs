@@ -110,7 +110,8 @@ pub struct Package {
 impl Package {
     /// Opens the package at `path`.
     pub fn open(path: &Path) -> Result<Self, PackageError> {
-        let file = File::open(path).map_err(|e| PackageError { path: path.to_owned(), kind: PackageErrorKind::Io(e) })?;
+        let file =
+            File::open(path).map_err(|e| PackageError { path: path.to_owned(), kind: PackageErrorKind::Io(e) })?;
         Self::from_file(file, path.to_owned())
     }
 
@@ -231,7 +232,8 @@ impl Package {
 
     /// Hashes the whole payload and compares it with the manifest.
     pub fn verify_payload(&self) -> Result<(), PackageError> {
-        let (found, _) = digest::sha256_reader(self.payload_reader()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
+        let (found, _) =
+            digest::sha256_reader(self.payload_reader()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
         self.compare_payload_digest(&found)
     }
 
@@ -290,7 +292,12 @@ impl Package {
     }
 }
 
-fn slice_or_read(file: &File, tail: &[u8], tail_start: u64, range: &std::ops::Range<u64>) -> Result<Vec<u8>, PackageErrorKind> {
+fn slice_or_read(
+    file: &File,
+    tail: &[u8],
+    tail_start: u64,
+    range: &std::ops::Range<u64>,
+) -> Result<Vec<u8>, PackageErrorKind> {
     if range.start >= tail_start {
         let from = (range.start - tail_start) as usize;
         let to = (range.end - tail_start) as usize;

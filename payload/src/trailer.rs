@@ -59,7 +59,9 @@ pub enum TrailerError {
     #[error("trailer checksum mismatch: the trailer is corrupt")]
     BadChecksum,
     /// A format this crate does not read.
-    #[error("unsupported payload format version {found} (this build reads version {FORMAT_VERSION}); update the launcher or sea-pack")]
+    #[error(
+        "unsupported payload format version {found} (this build reads version {FORMAT_VERSION}); update the launcher or sea-pack"
+    )]
     UnsupportedVersion { found: u32 },
     /// Reserved flag bits are set.
     #[error("trailer has unknown flags {flags:#x}: the trailer is corrupt or from a newer sea")]
@@ -71,7 +73,9 @@ pub enum TrailerError {
     #[error("trailer declares an empty manifest: the trailer is corrupt")]
     EmptyManifest,
     /// The sections do not fit in the file.
-    #[error("section lengths ({needed} bytes with the trailer) run past the end of the file ({file_len} bytes): the file is truncated or corrupt")]
+    #[error(
+        "section lengths ({needed} bytes with the trailer) run past the end of the file ({file_len} bytes): the file is truncated or corrupt"
+    )]
     PastEndOfFile { needed: u64, file_len: u64 },
 }
 
@@ -278,9 +282,6 @@ mod tests {
     fn oversized_manifest_is_refused_before_reading() {
         let mut t = sample();
         t.manifest_len = MAX_MANIFEST_LEN + 1;
-        assert!(matches!(
-            Trailer::parse(&t.encode()),
-            Err(TrailerError::SectionTooLarge { section: "manifest", .. })
-        ));
+        assert!(matches!(Trailer::parse(&t.encode()), Err(TrailerError::SectionTooLarge { section: "manifest", .. })));
     }
 }

@@ -556,7 +556,13 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    fn write_direct(&mut self, full: PathBuf, exec: bool, size: u64, content: &mut impl Read) -> Result<(), UnpackError> {
+    fn write_direct(
+        &mut self,
+        full: PathBuf,
+        exec: bool,
+        size: u64,
+        content: &mut impl Read,
+    ) -> Result<(), UnpackError> {
         let file = create_file(&full, exec).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
         let mut writer = io::BufWriter::with_capacity(256 * 1024, file);
         let mut reader = content.take(size);
@@ -576,7 +582,8 @@ impl<'a> State<'a> {
         if copied != size {
             return Err(UnpackError::Corrupt(io::ErrorKind::UnexpectedEof.into()));
         }
-        let file = writer.into_inner().map_err(|e| UnpackError::Write { path: full.clone(), source: e.into_error() })?;
+        let file =
+            writer.into_inner().map_err(|e| UnpackError::Write { path: full.clone(), source: e.into_error() })?;
         if self.options.durability == Durability::Durable && !cfg!(target_os = "linux") {
             file.sync_all().map_err(|source| UnpackError::Write { path: full, source })?;
         }

@@ -126,8 +126,14 @@ fn refuses_parent_dir_and_absolute_paths() {
 
 #[test]
 fn refuses_escaping_symlinks() {
-    assert!(matches!(refusal(RawTar::new().symlink("x", "/etc/passwd").finish()), Refusal::Link(LinkError::Absolute { .. })));
-    assert!(matches!(refusal(RawTar::new().symlink("x", "../../etc").finish()), Refusal::Link(LinkError::Escapes { .. })));
+    assert!(matches!(
+        refusal(RawTar::new().symlink("x", "/etc/passwd").finish()),
+        Refusal::Link(LinkError::Absolute { .. })
+    ));
+    assert!(matches!(
+        refusal(RawTar::new().symlink("x", "../../etc").finish()),
+        Refusal::Link(LinkError::Escapes { .. })
+    ));
     let chained = RawTar::new().dir("sub").symlink("sub/b", "..").symlink("d", "sub/b/..").finish();
     assert!(matches!(refusal(chained), Refusal::Link(LinkError::Escapes { .. })));
 }
@@ -148,11 +154,26 @@ fn refuses_hard_links_out_of_the_tree() {
 
 #[test]
 fn refuses_devices_fifos_and_setid() {
-    assert_eq!(refusal(RawTar::new().entry(b"c", tar::EntryType::Char, 0o644, b"", None).finish()), Refusal::Special("character device"));
-    assert_eq!(refusal(RawTar::new().entry(b"b", tar::EntryType::Block, 0o644, b"", None).finish()), Refusal::Special("block device"));
-    assert_eq!(refusal(RawTar::new().entry(b"f", tar::EntryType::Fifo, 0o644, b"", None).finish()), Refusal::Special("FIFO"));
-    assert_eq!(refusal(RawTar::new().entry(b"s", tar::EntryType::Regular, 0o4755, b"x", None).finish()), Refusal::SetId(0o4755));
-    assert_eq!(refusal(RawTar::new().entry(b"g", tar::EntryType::Regular, 0o2755, b"x", None).finish()), Refusal::SetId(0o2755));
+    assert_eq!(
+        refusal(RawTar::new().entry(b"c", tar::EntryType::Char, 0o644, b"", None).finish()),
+        Refusal::Special("character device")
+    );
+    assert_eq!(
+        refusal(RawTar::new().entry(b"b", tar::EntryType::Block, 0o644, b"", None).finish()),
+        Refusal::Special("block device")
+    );
+    assert_eq!(
+        refusal(RawTar::new().entry(b"f", tar::EntryType::Fifo, 0o644, b"", None).finish()),
+        Refusal::Special("FIFO")
+    );
+    assert_eq!(
+        refusal(RawTar::new().entry(b"s", tar::EntryType::Regular, 0o4755, b"x", None).finish()),
+        Refusal::SetId(0o4755)
+    );
+    assert_eq!(
+        refusal(RawTar::new().entry(b"g", tar::EntryType::Regular, 0o2755, b"x", None).finish()),
+        Refusal::SetId(0o2755)
+    );
 }
 
 #[test]

@@ -1,0 +1,59 @@
+//! Work done while the app runs, never before it starts and never delaying the launcher's exit:
+//! an opportunistic clean-up (at most once a day), and the deep check of the tree in use.
+//!
+//! It runs on one thread started after the child was spawned. The launcher does not wait for
+//! it: when the app exits, the launcher exits, and the thread dies with it. Everything it does
+//! is safe to interrupt at any instant — clean-up renames a tree away before deleting it, and
+//! the check only reads, then renames one file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::app::App;
+use crate::gc;
+use crate::tree;
+use crate::verify::{self, Depth};
+
+/// Clean-up runs at most this often in the background.
+const GC_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// The deep check waits this long, so a short-lived command never pays for it and a long one
+/// gets its start-up CPU first.
+const CHECK_DELAY: Duration = Duration::from_secs(1);
+
+/// Starts the background thread for the tree `dir` (id `id`) now in use.
+pub(crate) fn start(app: &App, dir: &Path, id: &str) {
+    let pkg = app.dirs.pkg.clone();
+    let stamp = app.dirs.cache.join("gc.stamp");
+    let policy = gc::Policy { min_age: app.gc_min_age(), protect: vec![id.to_owned()] };
+    let dir: PathBuf = dir.to_owned();
+    let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
+        if gc::due(&stamp, GC_PERIOD) {
+            let report = gc::collect(&pkg, &policy);
+            tracing::debug!(removed = report.removed().count(), errors = report.errors.len(), "background clean-up");
+        }
+        std::thread::sleep(CHECK_DELAY);
+        check_tree(&dir);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the background thread");
+    }
+}
+
+/// The deep check of the tree in use: every entry exists with its size. Damage is recorded by
+/// removing the tree's completion mark, so the next start repairs it.
+fn check_tree(dir: &Path) {
+    let index = match verify::load_index(dir) {
+        Ok(index) => index,
+        Err(damage) => return mark(dir, &damage.to_string()),
+    };
+    let findings = verify::check(dir, &index, Depth::Sizes, 1);
+    tracing::debug!(checked = findings.checked, damaged = findings.damage.len(), "background check");
+    if let Some(damage) = findings.damage.first() {
+        mark(dir, &damage.to_string());
+    }
+}
+
+fn mark(dir: &Path, why: &str) {
+    tracing::warn!(tree = %dir.display(), why, "damaged tree; it will be repaired at the next start");
+    let _ = tree::mark_damaged(dir);
+}

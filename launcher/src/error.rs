@@ -1,0 +1,90 @@
+//! The launcher's errors, and the one place where they become exit codes.
+//!
+//! Every message is printed as `<name>: <message>` on stderr. Codes follow sysexits(3) where one
+//! fits, and the shells' 126/127 for an entry that cannot be run; never 75, which means "restart"
+//! to whoever runs the launcher (except for the restart storm, which SPEC gives code 75).
+
+use std::io;
+use std::path::PathBuf;
+
+use sea_payload::package::PackageError;
+
+use crate::dirs::DirsError;
+use crate::extract::ExtractError;
+use crate::lock::LockError;
+use crate::select::SelectError;
+use crate::supervise::SuperviseError;
+
+/// Anything that stops the launcher.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LauncherError {
+    /// The payload inside the executable is corrupt.
+    #[error("{0}\nthe executable is damaged: download or build it again")]
+    Package(#[from] PackageError),
+    /// Home or cache refused.
+    #[error(transparent)]
+    Dirs(#[from] DirsError),
+    /// A lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// Extraction failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// No version could be chosen.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// The entry could not be started.
+    #[error(transparent)]
+    Spawn(#[from] SuperviseError),
+    /// A variable has a value the launcher cannot use.
+    #[error("{var}={value:?} is not valid: {reason}")]
+    BadVariable { var: String, value: String, reason: String },
+    /// The app asked to restart too often.
+    #[error("the app asked to restart (exit code 75) more than {limit} times within {window}s; giving up")]
+    RestartStorm { limit: usize, window: u64 },
+    /// The tree in use is damaged and cannot be repaired here.
+    #[error(
+        "the installed version {version} is damaged ({detail}) and cannot be repaired from this executable; run `{name} --sea-update` or reinstall"
+    )]
+    Damaged { name: String, version: String, detail: String },
+    /// An update failed.
+    #[error("update failed: {0}")]
+    Update(String),
+    /// A file-system operation failed.
+    #[error("could not {what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: io::Error },
+}
+
+/// sysexits(3).
+mod code {
+    pub(super) const USAGE: i32 = 64;
+    pub(super) const DATAERR: i32 = 65;
+    pub(super) const UNAVAILABLE: i32 = 69;
+    pub(super) const CANTCREAT: i32 = 73;
+    pub(super) const IOERR: i32 = 74;
+    pub(super) const TEMPFAIL: i32 = 75;
+    pub(super) const NOPERM: i32 = 77;
+    pub(super) const CANNOT_EXECUTE: i32 = 126;
+    pub(super) const NOT_FOUND: i32 = 127;
+}
+
+impl LauncherError {
+    /// The exit code for this error: the only mapping in the launcher.
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            LauncherError::Package(_) | LauncherError::Damaged { .. } => code::DATAERR,
+            LauncherError::Dirs(DirsError::ForeignOwner { .. } | DirsError::Unsafe { .. }) => code::NOPERM,
+            LauncherError::Dirs(DirsError::NoHome { .. } | DirsError::Relative { .. }) => code::USAGE,
+            LauncherError::Dirs(_) => code::CANTCREAT,
+            LauncherError::Lock(_) | LauncherError::Io { .. } => code::IOERR,
+            LauncherError::Extract(ExtractError::Package(_)) => code::DATAERR,
+            LauncherError::Extract(ExtractError::NoExec { .. }) => code::CANNOT_EXECUTE,
+            LauncherError::Extract(_) => code::IOERR,
+            LauncherError::Select(_) | LauncherError::Update(_) => code::UNAVAILABLE,
+            LauncherError::Spawn(e) if e.is_not_found() => code::NOT_FOUND,
+            LauncherError::Spawn(_) => code::CANNOT_EXECUTE,
+            LauncherError::BadVariable { .. } => code::USAGE,
+            LauncherError::RestartStorm { .. } => code::TEMPFAIL,
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Running the app: choose a version, make sure its tree is complete, run it, and restart it
+//! when it exits with code 75.
+//!
+//! # The warm path
+//! Everything here runs on every invocation of the user's CLI, so each step is a syscall budget:
+//! the home and cache roots are `stat`ed, the tree's usage lock is opened, locked shared and
+//! checked (4 syscalls), the entry and executables are `stat`ed, the platform directory is
+//! listed once (only when updates are enabled), signal handlers are installed, and the child is
+//! spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
+//! when the check fails, and the deep check runs in the background once the app is running.
+//!
+//! # Locks held
+//! The shared usage lock of every tree this launcher has run is kept until the launcher exits —
+//! not only until the child exits — because an app may leave helpers running from its tree.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use semver::Version;
+
+use crate::app::App;
+use crate::background;
+use crate::error::LauncherError;
+use crate::extract::{self, ExtractOptions};
+use crate::gitenv::{self, GitEnvOutcome};
+use crate::health::{self, RunResult};
+use crate::lock::{self, Lock, LockError, Mode};
+use crate::restart::{self, StormGuard};
+use crate::select::{Candidate, Source};
+use crate::signals::{self, SignalRelay};
+use crate::supervise::{self, Exit, Spawn, SuperviseError};
+use crate::tree::{self, TreePaths};
+use crate::vars;
+
+/// Longest wait for a clean-up that holds a tree exclusively (it takes seconds at most).
+const CLEANUP_WAIT: Duration = Duration::from_secs(120);
+/// How often the "last used" time of a tree is refreshed.
+const TOUCH_PERIOD: Duration = Duration::from_secs(3600);
+
+/// A version ready to run.
+#[derive(Debug, Clone)]
+struct Target {
+    id: String,
+    dir: PathBuf,
+    version: Version,
+    source: Source,
+    entry: String,
+    fixed_args: Vec<String>,
+}
+
+/// State that lives across restarts.
+struct Session<'a> {
+    app: &'a App,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    extra_env: BTreeMap<OsString, OsString>,
+    pin: Option<(Version, String)>,
+    excluded: Vec<String>,
+    held: Vec<Lock>,
+    storm: StormGuard,
+    background_started: bool,
+    warned_git: bool,
+}
+
+/// Runs the app until it exits for good; never returns on success (the launcher exits with the
+/// app's code or dies of its signal).
+pub(crate) fn run(app: &App) -> Result<std::convert::Infallible, LauncherError> {
+    app.dirs.ensure_home()?;
+    app.dirs.ensure_cache_root()?;
+    let relay = SignalRelay::install().map_err(|e| LauncherError::Io {
+        what: "install signal handlers for",
+        path: app.process.exe_path.clone(),
+        source: e,
+    })?;
+    let mut session = Session {
+        app,
+        args: app.process.args.clone(),
+        cwd: None,
+        extra_env: BTreeMap::new(),
+        pin: app.pin()?,
+        excluded: Vec::new(),
+        held: Vec::new(),
+        storm: StormGuard::new(),
+        background_started: false,
+        warned_git: false,
+    };
+    let restart_file = app.dirs.restart.join(format!("{}.json", app.process.pid));
+    // A file left by a dead launcher that had our pid must not be taken for the app's request.
+    let _ = std::fs::remove_file(&restart_file);
+    loop {
+        let target = session.prepare()?;
+        let spawn = session.spawn_spec(&target, &restart_file);
+        let mut started = false;
+        let outcome = supervise::run(&spawn, &relay, &mut || started = true);
+        if started && !session.background_started {
+            session.background_started = true;
+            background::start(app, &target.dir, &target.id);
+        }
+        match outcome {
+            Err(e) => session.spawn_failed(&target, e)?,
+            Ok(outcome) => {
+                session.record_health(&target, result_of(outcome.exit, outcome.ran_for));
+                if outcome.exit != Exit::Code(restart::EXIT_CODE) {
+                    supervise::mirror(outcome.exit);
+                }
+                if let Some(signo) = relay.take_pending_termination() {
+                    signals::die_of(signo);
+                }
+                session.restart(&restart_file)?;
+            }
+        }
+    }
+}
+
+fn result_of(exit: Exit, ran_for: Duration) -> RunResult {
+    match exit {
+        Exit::Code(_) => RunResult::Exited(ran_for),
+        Exit::Signal(signo) => RunResult::Signal(signo, ran_for),
+    }
+}
+
+impl Session<'_> {
+    /// Chooses and readies a version; falls back past update trees that turn out broken.
+    fn prepare(&mut self) -> Result<Target, LauncherError> {
+        loop {
+            let pin = self.pin.as_ref().map(|(v, var)| (v, var.as_str()));
+            let selection = self.app.select(pin, false, self.app.updates_enabled())?;
+            for warning in &selection.warnings {
+                self.app.warn(warning);
+            }
+            let chosen = selection
+                .candidates
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !self.excluded.contains(&c.id) && (c.ineligible.is_none() || (*i == 0 && pin.is_some())))
+                .map(|(_, c)| c.clone());
+            let Some(chosen) = chosen else {
+                // Everything else was excluded: the bundled payload always remains.
+                return self.ready_bundled();
+            };
+            match chosen.source {
+                Source::Bundled => return self.ready_bundled(),
+                Source::Update => match self.ready_update(&chosen)? {
+                    Some(target) => return Ok(target),
+                    None => self.excluded.push(chosen.id.clone()),
+                },
+            }
+        }
+    }
+
+    /// Takes the shared usage lock of a tree, creating the platform directory if needed.
+    fn lock_tree(&mut self, tree: &TreePaths) -> Result<(), LauncherError> {
+        let name = self.app.name().to_owned();
+        let mut on_wait = || eprintln!("{name}: waiting for a clean-up of version {} to finish...", tree.id);
+        let lock = match lock::acquire(&tree.lock, Mode::Shared, CLEANUP_WAIT, "cleaning up", &mut on_wait) {
+            Err(LockError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                self.app.dirs.ensure_pkg()?;
+                lock::acquire(&tree.lock, Mode::Shared, CLEANUP_WAIT, "cleaning up", &mut on_wait)?
+            }
+            other => other?,
+        };
+        lock.touch(TOUCH_PERIOD);
+        self.held.push(lock);
+        Ok(())
+    }
+
+    fn ready_bundled(&mut self) -> Result<Target, LauncherError> {
+        let app = self.app;
+        let manifest = app.manifest();
+        let tree = TreePaths::new(&app.dirs.pkg, &manifest.tree_id());
+        self.lock_tree(&tree)?;
+        let manifest_len = app.package.manifest_bytes().len() as u64;
+        if let Err(damage) = tree::quick_check(&tree.dir, manifest, manifest_len) {
+            tracing::info!(tree = %tree.dir.display(), %damage, "extracting");
+            crate::dirs::check_cache_writable(&app.dirs)?;
+            let options = ExtractOptions {
+                app: app.name(),
+                public_key: manifest.update.public_key.as_deref(),
+                mark_update: false,
+                progress: true,
+            };
+            let done = extract::ensure_tree(&app.package, &tree, &app.dirs, &options)?;
+            tracing::info!(?done, "tree ready");
+        }
+        Ok(Target {
+            id: tree.id.clone(),
+            dir: tree.dir.clone(),
+            version: manifest.version.clone(),
+            source: Source::Bundled,
+            entry: manifest.entry.clone(),
+            fixed_args: manifest.args.clone(),
+        })
+    }
+
+    /// Readies an installed update; `None` (with a warning) when its tree turns out damaged:
+    /// it cannot be re-extracted from this executable, so the next candidate runs instead and
+    /// the next update check installs it again.
+    fn ready_update(&mut self, candidate: &Candidate) -> Result<Option<Target>, LauncherError> {
+        let Some((manifest, len)) = &candidate.manifest else { return Ok(None) };
+        let tree = TreePaths::new(&self.app.dirs.pkg, &candidate.id);
+        self.lock_tree(&tree)?;
+        if let Err(damage) = tree::quick_check(&tree.dir, manifest, *len) {
+            self.app
+                .warn(&format!("installed version {} is damaged ({damage}); using another version", candidate.version));
+            let _ = tree::mark_damaged(&tree.dir);
+            return Ok(None);
+        }
+        Ok(Some(Target {
+            id: candidate.id.clone(),
+            dir: tree.dir.clone(),
+            version: candidate.version.clone(),
+            source: Source::Update,
+            entry: manifest.entry.clone(),
+            fixed_args: manifest.args.clone(),
+        }))
+    }
+
+    /// The child's program, arguments and complete environment.
+    fn spawn_spec(&mut self, target: &Target, restart_file: &std::path::Path) -> Spawn {
+        let app = self.app;
+        let mut env = app.process.env.clone();
+        env.extend(self.extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut set = |suffix: &str, value: OsString| {
+            env.insert(app.vars.name(suffix).into(), value);
+        };
+        set(vars::RUN_APP, "1".into());
+        set(vars::PKG_DIR, target.dir.clone().into());
+        set(vars::LAUNCHER, app.process.exe_path.clone().into());
+        set(vars::RESTART_FILE, restart_file.into());
+        set(vars::LOADER_PID, app.process.pid.to_string().into());
+        set(vars::APP_VERSION, target.version.to_string().into());
+        if let GitEnvOutcome::Unparsable(count) = gitenv::inject(&mut env)
+            && !self.warned_git
+        {
+            self.warned_git = true;
+            app.warn(&format!(
+                "GIT_CONFIG_COUNT={count:?} is not a number, so safe.bareRepository=explicit was not added; fix or unset GIT_CONFIG_COUNT"
+            ));
+        }
+        let mut args: Vec<OsString> = target.fixed_args.iter().map(OsString::from).collect();
+        args.extend(self.args.iter().cloned());
+        Spawn { program: target.dir.join(&target.entry), args, env, cwd: self.cwd.clone() }
+    }
+
+    fn record_health(&self, target: &Target, result: RunResult) {
+        if target.source == Source::Bundled {
+            return;
+        }
+        match health::record(&self.app.dirs.home, &target.id, result, true) {
+            Ok(true) => self.app.warn(&format!(
+                "version {} crashed on start {} times in a row; it is marked bad and will not be chosen again",
+                target.version,
+                health::CRASHES_TO_BAD
+            )),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not record the run's health"),
+        }
+    }
+
+    /// An entry that cannot be started: an update falls back to the next version, the bundled
+    /// payload's is an error (after telling a `noexec` cache apart).
+    fn spawn_failed(&mut self, target: &Target, error: SuperviseError) -> Result<(), LauncherError> {
+        if target.source == Source::Update {
+            self.record_health(target, RunResult::NotExecutable);
+            self.app.warn(&format!("version {} cannot be started ({error}); using another version", target.version));
+            self.excluded.push(target.id.clone());
+            return Ok(());
+        }
+        #[cfg(unix)]
+        if extract::statvfs(&target.dir).is_ok_and(|s| s.noexec) {
+            return Err(extract::ExtractError::NoExec {
+                path: self.app.dirs.cache.clone(),
+                mount: extract::mount_point(&target.dir),
+                var: self.app.dirs.cache_var.clone(),
+            }
+            .into());
+        }
+        Err(error.into())
+    }
+
+    /// Exit code 75: reads the restart request and prepares the next run.
+    fn restart(&mut self, restart_file: &std::path::Path) -> Result<(), LauncherError> {
+        self.storm.record(Instant::now()).map_err(|_| LauncherError::RestartStorm {
+            limit: restart::MAX_RESTARTS,
+            window: restart::WINDOW.as_secs(),
+        })?;
+        match restart::take(restart_file) {
+            Ok(Some(request)) => {
+                if let Some(args) = request.args {
+                    self.args = args;
+                }
+                if let Some(cwd) = request.cwd {
+                    self.cwd = Some(cwd);
+                }
+                self.extra_env.extend(request.env);
+                if let Some(version) = request.version {
+                    self.pin = Some((version, "the restart request".to_owned()));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.app.warn(&format!("{e}; restarting with the previous arguments")),
+        }
+        crate::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env)
+    }
+}

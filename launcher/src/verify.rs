@@ -1,0 +1,143 @@
+//! Deep verification of a tree against its index.
+//!
+//! Two depths: [`Depth::Sizes`] checks that every entry exists with its kind and size (what the
+//! background check does while the app runs: thousands of `stat`s, no reading), and
+//! [`Depth::Contents`] also hashes every file (`--sea-verify`).
+
+use std::fs;
+use std::path::Path;
+
+use sea_payload::digest;
+use sea_payload::index::{EntryKind, Index};
+
+use crate::tree::{self, Damage};
+
+/// How deep to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Existence, kind and size.
+    Sizes,
+    /// Also the SHA-256 of every file.
+    Contents,
+}
+
+/// What a verification found.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    /// Entries checked.
+    pub(crate) checked: usize,
+    /// Damage found (empty: the tree is intact).
+    pub(crate) damage: Vec<Damage>,
+}
+
+/// Reads the tree's own index (`.sea/index.json`), checked against the digest in its manifest.
+pub(crate) fn load_index(dir: &Path) -> Result<Index, Damage> {
+    let (manifest, _) = tree::read_manifest(dir).map_err(|_| Damage::Incomplete)?;
+    let bytes = tree::read_small(&dir.join(tree::INDEX), sea_payload::trailer::MAX_INDEX_LEN)
+        .map_err(|_| Damage::Missing(tree::INDEX.to_owned()))?;
+    if digest::sha256_hex(&bytes) != manifest.index.sha256 {
+        return Err(Damage::Changed(tree::INDEX.to_owned()));
+    }
+    Index::from_bytes(&bytes).map_err(|_| Damage::Changed(tree::INDEX.to_owned()))
+}
+
+/// Checks every entry of `index` under `dir`. Stops early once `limit` damages were found.
+pub(crate) fn check(dir: &Path, index: &Index, depth: Depth, limit: usize) -> Findings {
+    let mut findings = Findings::default();
+    for entry in &index.entries {
+        findings.checked += 1;
+        if let Some(damage) = check_entry(dir, entry, depth) {
+            findings.damage.push(damage);
+            if findings.damage.len() >= limit {
+                break;
+            }
+        }
+    }
+    findings
+}
+
+fn check_entry(dir: &Path, entry: &sea_payload::index::IndexEntry, depth: Depth) -> Option<Damage> {
+    let path = dir.join(&entry.path);
+    let Ok(meta) = fs::symlink_metadata(&path) else {
+        return Some(Damage::Missing(entry.path.clone()));
+    };
+    let changed = || Some(Damage::Changed(entry.path.clone()));
+    match entry.kind {
+        EntryKind::Dir if !meta.is_dir() => changed(),
+        EntryKind::Symlink => match fs::read_link(&path) {
+            Ok(target) if Some(target.as_os_str()) == entry.target.as_deref().map(std::ffi::OsStr::new) => None,
+            _ => changed(),
+        },
+        EntryKind::File if !meta.is_file() || meta.len() != entry.size => changed(),
+        EntryKind::File if depth == Depth::Contents => {
+            let found = fs::File::open(&path).and_then(digest::sha256_reader).ok().map(|(d, _)| digest::to_hex(&d));
+            if found.is_some() && found == entry.sha256 { None } else { changed() }
+        }
+        _ => None,
+    }
+}
+
+/// `--sea-verify`: hashes the executable's own payload, then every file of the tree in use
+/// against its index. A damaged bundled tree is re-extracted at once; a damaged update is marked
+/// so that the next start uses another version and the next update check reinstalls it.
+pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::LauncherError> {
+    use std::io::Write;
+
+    use crate::error::LauncherError;
+    use crate::extract::{self, ExtractOptions};
+    use crate::select::Source;
+    use crate::tree::TreePaths;
+
+    let mut out = std::io::stdout().lock();
+    app.package.verify_payload()?;
+    app.package.check_signature(app.manifest().update.public_key.as_deref())?;
+    let _ = writeln!(out, "payload of {}: sha256 ok", app.process.exe_path.display());
+    app.dirs.ensure_home()?;
+    app.dirs.ensure_cache_root()?;
+    let pin = app.pin()?;
+    let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), false, app.updates_enabled())?;
+    let chosen = selection.chosen().clone();
+    if !chosen.dir.join(tree::MANIFEST).exists() && chosen.source == Source::Bundled {
+        let _ = writeln!(out, "version {} is not extracted yet: nothing else to verify", chosen.version);
+        return Ok(0);
+    }
+    let index = load_index(&chosen.dir);
+    let findings = match &index {
+        Ok(index) => check(&chosen.dir, index, Depth::Contents, usize::MAX),
+        Err(damage) => Findings { checked: 0, damage: vec![damage.clone()] },
+    };
+    if findings.damage.is_empty() {
+        let _ =
+            writeln!(out, "version {} in {}: {} entries ok", chosen.version, chosen.dir.display(), findings.checked);
+        return Ok(0);
+    }
+    for damage in &findings.damage {
+        let _ = writeln!(out, "damaged: {damage}");
+    }
+    let _ = tree::mark_damaged(&chosen.dir);
+    if chosen.source == Source::Update {
+        return Err(LauncherError::Damaged {
+            name: app.name().to_owned(),
+            version: chosen.version.to_string(),
+            detail: format!("{} damaged entries", findings.damage.len()),
+        });
+    }
+    let paths = TreePaths::new(&app.dirs.pkg, &chosen.id);
+    let _usage = crate::lock::acquire(
+        &paths.lock,
+        crate::lock::Mode::Shared,
+        std::time::Duration::from_secs(120),
+        "cleaning up",
+        &mut || {},
+    )?;
+    let options = ExtractOptions {
+        app: app.name(),
+        public_key: app.manifest().update.public_key.as_deref(),
+        mark_update: false,
+        progress: true,
+    };
+    extract::ensure_tree(&app.package, &paths, &app.dirs, &options)?;
+    let _ =
+        writeln!(out, "version {}: repaired ({} damaged entries re-extracted)", chosen.version, findings.damage.len());
+    Ok(0)
+}
