@@ -268,6 +268,9 @@ fn check_space(dir: &Path, needed: u64, var: &str) -> Result<(), ExtractError> {
     #[cfg(unix)]
     {
         let stats = statvfs(dir).map_err(|e| ExtractError::io("inspect the file system of", dir, e))?;
+        if stats.noexec {
+            return Err(ExtractError::NoExec { path: dir.to_owned(), mount: mount_point(dir), var: var.to_owned() });
+        }
         let needed = needed.saturating_add(SPACE_MARGIN);
         if stats.available < needed {
             return Err(ExtractError::NoSpace {
@@ -276,9 +279,6 @@ fn check_space(dir: &Path, needed: u64, var: &str) -> Result<(), ExtractError> {
                 available: stats.available,
                 var: var.to_owned(),
             });
-        }
-        if stats.noexec {
-            return Err(ExtractError::NoExec { path: dir.to_owned(), mount: mount_point(dir), var: var.to_owned() });
         }
     }
     #[cfg(not(unix))]

@@ -92,12 +92,13 @@ pub(crate) fn run(app: &App) -> Result<std::convert::Infallible, LauncherError> 
     loop {
         let target = session.prepare()?;
         let spawn = session.spawn_spec(&target, &restart_file);
-        let mut started = false;
-        let outcome = supervise::run(&spawn, &relay, &mut || started = true);
-        if started && !session.background_started {
-            session.background_started = true;
-            background::start(app, &target.dir, &target.id);
-        }
+        let background_started = &mut session.background_started;
+        let outcome = supervise::run(&spawn, &relay, &mut || {
+            if !*background_started {
+                *background_started = true;
+                background::start(app, &target.dir, &target.id);
+            }
+        });
         match outcome {
             Err(e) => session.spawn_failed(&target, e)?,
             Ok(outcome) => {

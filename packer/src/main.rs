@@ -23,6 +23,7 @@ fn run() -> Result<()> {
     }
     let (mut input, mut name, mut version, mut entry, mut out) = (None, None, None, None, None);
     let mut fixed = Vec::new();
+    let mut compression = sea_payload::Compression::DEFAULT;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--name" => name = args.next(),
@@ -30,6 +31,7 @@ fn run() -> Result<()> {
             "--entry" => entry = args.next(),
             "--arg" => fixed.extend(args.next()),
             "-o" => out = args.next().map(PathBuf::from),
+            "--compression" => compression = args.next().unwrap_or_default().parse()?,
             _ => input = Some(PathBuf::from(a)),
         }
     }
@@ -53,7 +55,7 @@ fn run() -> Result<()> {
     let tmp = out.with_extension("tmp");
     let mut file = fs::File::create(&tmp)?;
     file.write_all(&stub)?;
-    write_package(&mut file, &input, &spec, &PackOptions::default(), None)?;
+    write_package(&mut file, &input, &spec, &PackOptions { compression, ..PackOptions::default() }, None)?;
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
     fs::rename(&tmp, &out)?;

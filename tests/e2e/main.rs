@@ -3,4 +3,6 @@
 //! Every test builds real packed executables in its own [`sea_tests::Sandbox`] and runs them as
 //! processes; tests run in parallel and clean up after themselves.
 
+mod gc;
+mod launch;
 mod pack;

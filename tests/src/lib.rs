@@ -10,6 +10,9 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed set-up step should fail the test loudly
 
+pub mod layout;
+pub mod proc;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
