@@ -124,6 +124,6 @@ impl App {
 
     /// The launcher version this binary carries.
     pub(crate) fn launcher_version() -> Version {
-        Version::parse(stub::LAUNCHER_VERSION).unwrap_or_else(|_| Version::new(0, 0, 0))
+        stub::launcher_version().clone()
     }
 }

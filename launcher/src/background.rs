@@ -1,37 +1,41 @@
 //! Work done while the app runs, never before it starts and never delaying the launcher's exit:
-//! an opportunistic clean-up (at most once a day), and the deep check of the tree in use.
+//! an opportunistic clean-up (at most once a day), the update check (at most once a day), and
+//! the deep check of the tree in use.
 //!
 //! It runs on one thread started after the child was spawned. The launcher does not wait for
-//! it: when the app exits, the launcher exits, and the thread dies with it. Everything it does
-//! is safe to interrupt at any instant — clean-up renames a tree away before deleting it, and
-//! the check only reads, then renames one file.
+//! it: when the app exits, the launcher exits, and the thread dies with it — an update feed that
+//! never answers cannot hold the launcher. Everything it does is safe to interrupt at any
+//! instant: clean-up renames a tree away before deleting it, an install extracts into a
+//! temporary sibling and renames, and the check only reads, then renames one file.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::app::App;
 use crate::gc;
 use crate::tree;
+use crate::update;
 use crate::verify::{self, Depth};
 
 /// Clean-up runs at most this often in the background.
 const GC_PERIOD: Duration = Duration::from_secs(24 * 3600);
-/// The deep check waits this long, so a short-lived command never pays for it and a long one
-/// gets its start-up CPU first.
+/// The deep check waits this long after start, so a short-lived command never pays for it and a
+/// long one gets its start-up CPU first.
 const CHECK_DELAY: Duration = Duration::from_secs(1);
 
 /// Starts the background thread for the tree `dir` (id `id`) now in use.
-pub(crate) fn start(app: &App, dir: &Path, id: &str) {
-    let pkg = app.dirs.pkg.clone();
+pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
+    let started = Instant::now();
     let stamp = app.dirs.cache.join("gc.stamp");
     let policy = gc::Policy { min_age: app.gc_min_age(), protect: vec![id.to_owned()] };
     let dir: PathBuf = dir.to_owned();
     let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
         if gc::due(&stamp, GC_PERIOD) {
-            let report = gc::collect(&pkg, &policy);
+            let report = gc::collect(&app.dirs.pkg, &policy);
             tracing::debug!(removed = report.removed().count(), errors = report.errors.len(), "background clean-up");
         }
-        std::thread::sleep(CHECK_DELAY);
+        update::background(app);
+        std::thread::sleep(CHECK_DELAY.saturating_sub(started.elapsed()));
         check_tree(&dir);
     });
     if let Err(e) = spawned {

@@ -49,7 +49,7 @@ pub(crate) enum LauncherError {
     Damaged { name: String, version: String, detail: String },
     /// An update failed.
     #[error("update failed: {0}")]
-    Update(String),
+    Update(#[from] crate::update::UpdateError),
     /// A file-system operation failed.
     #[error("could not {what} {}: {source}", path.display())]
     Io { what: &'static str, path: PathBuf, source: io::Error },
@@ -80,6 +80,9 @@ impl LauncherError {
             LauncherError::Extract(ExtractError::Package(_)) => code::DATAERR,
             LauncherError::Extract(ExtractError::NoExec { .. }) => code::CANNOT_EXECUTE,
             LauncherError::Extract(_) => code::IOERR,
+            LauncherError::Update(crate::update::UpdateError::Io { .. } | crate::update::UpdateError::Extract(_)) => {
+                code::IOERR
+            }
             LauncherError::Select(_) | LauncherError::Update(_) => code::UNAVAILABLE,
             LauncherError::Spawn(e) if e.is_not_found() => code::NOT_FOUND,
             LauncherError::Spawn(_) => code::CANNOT_EXECUTE,

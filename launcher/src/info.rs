@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::app::App;
 use crate::error::LauncherError;
 use crate::state::UpdateState;
-use crate::stub;
 
 /// Prints the JSON document; exit code 0.
 pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
@@ -18,7 +17,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
     let state = UpdateState::load(&app.dirs.home);
     let doc = json!({
         "name": manifest.name,
-        "launcher_version": stub::LAUNCHER_VERSION,
+        "launcher_version": app.launcher_version.to_string(),
         "binary_version": manifest.version.to_string(),
         "platform": manifest.platform,
         "executable": app.process.exe_path,

@@ -66,7 +66,7 @@ struct Session<'a> {
 
 /// Runs the app until it exits for good; never returns on success (the launcher exits with the
 /// app's code or dies of its signal).
-pub(crate) fn run(app: &App) -> Result<std::convert::Infallible, LauncherError> {
+pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, LauncherError> {
     app.dirs.ensure_home()?;
     app.dirs.ensure_cache_root()?;
     let relay = SignalRelay::install().map_err(|e| LauncherError::Io {

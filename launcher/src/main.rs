@@ -34,6 +34,7 @@ mod state;
 mod stub;
 mod supervise;
 mod tree;
+mod update;
 mod vars;
 mod verify;
 
@@ -71,14 +72,16 @@ fn main() {
         Ok(dirs) => dirs,
         Err(e) => fail(&name, &e.to_string(), LauncherError::from(e).exit_code()),
     };
-    let app = App { process, vars, package, dirs, launcher_version: App::launcher_version() };
+    // The context lives as long as the process; leaking it lets the background thread borrow it.
+    let app: &'static App =
+        Box::leak(Box::new(App { process, vars, package, dirs, launcher_version: App::launcher_version() }));
     let mode = app.process.args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let result = match mode {
-        "--sea-info" => info::run(&app),
-        "--sea-gc" => gc::run_command(&app),
-        "--sea-verify" => verify::run_command(&app),
-        "--sea-update" => Err(LauncherError::Update("not available in this build yet".into())),
-        _ => launch::run(&app).map(|never| match never {}),
+        "--sea-info" => info::run(app),
+        "--sea-gc" => gc::run_command(app),
+        "--sea-verify" => verify::run_command(app),
+        "--sea-update" => update::run_command(app),
+        _ => launch::run(app).map(|never| match never {}),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -102,7 +105,7 @@ fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
             &me,
             &format!(
                 "this is the sea-launcher {} stub ({}) with no app inside; pack one with `sea-pack build <dir> --name <name> --version <version> --entry <path> -o <out>`",
-                stub::LAUNCHER_VERSION,
+                stub::launcher_version(),
                 stub::PLATFORM
             ),
             64,

@@ -1,17 +1,54 @@
-//! The marker by which `sea-pack` recognises a launcher stub and learns its version and platform.
+//! The marker by which `sea-pack` recognises a launcher stub and learns its version and platform,
+//! and from which the launcher itself reads its own version.
 //!
-//! The packer reads it from the stub's bytes rather than running the stub, so a stub built for
-//! another platform can be packed too. The marker is a fixed ASCII record in read-only data:
-//! `SEA-STUB-INFO:1;version=<semver>;platform=<platform>;` followed by a NUL.
+//! The packer reads the marker from the stub's bytes rather than running the stub, so a stub
+//! built for another platform can be packed too. The marker is a fixed ASCII record in read-only
+//! data: `SEA-STUB-INFO:1;version=<semver>;platform=<platform>;` followed by a NUL.
+//!
+//! The launcher reads its version from the same bytes at run time, so the version a release
+//! pipeline sees is by construction the version the launcher believes it has.
 
-/// This launcher's version.
-pub(crate) const LAUNCHER_VERSION: &str = env!("CARGO_PKG_VERSION");
+use std::sync::OnceLock;
+
+use semver::Version;
 
 /// The platform this stub was compiled for (set by `build.rs` from the target triple).
 pub(crate) const PLATFORM: &str = env!("SEA_STUB_PLATFORM");
 
-/// The marker. `#[used]` keeps it through link-time optimisation although nothing reads it.
+/// The marker. `#[used]` keeps it through link-time optimisation.
 #[used]
 static STUB_INFO: &[u8] =
     concat!("SEA-STUB-INFO:1;version=", env!("CARGO_PKG_VERSION"), ";platform=", env!("SEA_STUB_PLATFORM"), ";\0")
         .as_bytes();
+
+/// The `version=` field of a marker.
+pub(crate) fn parse_version(marker: &[u8]) -> Option<Version> {
+    let text = std::str::from_utf8(marker.split(|b| *b == 0).next()?).ok()?;
+    let field = text.split(';').find_map(|f| f.strip_prefix("version="))?;
+    Version::parse(field).ok()
+}
+
+/// This launcher's version, as its marker says.
+pub(crate) fn launcher_version() -> &'static Version {
+    static VERSION: OnceLock<Version> = OnceLock::new();
+    // black_box: the marker must be read from the binary's bytes, not folded at compile time.
+    VERSION.get_or_init(|| parse_version(std::hint::black_box(STUB_INFO)).unwrap_or_else(|| Version::new(0, 0, 0)))
+}
+
+/// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement).
+pub(crate) fn find_version(stub: &[u8]) -> Option<Version> {
+    const PREFIX: &[u8] = b"SEA-STUB-INFO:1;";
+    let at = stub.windows(PREFIX.len()).position(|w| w == PREFIX)?;
+    parse_version(&stub[at..stub.len().min(at + 256)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_the_marker() {
+        assert_eq!(super::launcher_version().to_string(), env!("CARGO_PKG_VERSION"));
+        let blob = b"xxSEA-STUB-INFO:1;version=9.8.7;platform=linux-x64;\0yy";
+        assert_eq!(super::find_version(blob).map(|v| v.to_string()), Some("9.8.7".into()));
+        assert_eq!(super::find_version(b"nothing here"), None);
+    }
+}

@@ -15,6 +15,8 @@ pub(crate) const VERSION: &str = "VERSION";
 pub(crate) const AUTO_UPDATE: &str = "AUTO_UPDATE";
 /// Trees used within this many days are never removed by clean-up (default 7).
 pub(crate) const GC_MIN_AGE_DAYS: &str = "GC_MIN_AGE_DAYS";
+/// Seconds without progress before an update request gives up (default 30).
+pub(crate) const UPDATE_TIMEOUT: &str = "UPDATE_TIMEOUT";
 /// `error`, `warn`, `info`, `debug` or `trace`: structured logs on stderr.
 pub(crate) const LOG: &str = "LOG";
 

@@ -12,6 +12,7 @@
 
 pub mod layout;
 pub mod proc;
+pub mod server;
 
 use std::ffi::OsStr;
 use std::fs;
