@@ -6,3 +6,4 @@
 mod gc;
 mod launch;
 mod pack;
+mod update;

@@ -242,10 +242,12 @@ impl<'a> Updater<'a> {
     async fn run_async(&self) -> Result<Outcome, UpdateError> {
         let user_agent = format!("sea-launcher/{} ({})", self.app.launcher_version, self.app.name());
         let client = http::client(self.timeout, &user_agent)?;
-        let feed = self.fetch_feed(&client).await?;
+        // The attempt counts as the day's check even if the feed never answers: a black-holed
+        // feed costs one background request a day, not one per start.
         let mut state = UpdateState::load(&self.app.dirs.home);
         state.last_check = Some(now_secs());
         let _ = state.save(&self.app.dirs.home);
+        let feed = self.fetch_feed(&client).await?;
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
         let inputs = pick::Inputs {

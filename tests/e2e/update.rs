@@ -1,0 +1,521 @@
+//! Updates against a real HTTP server on 127.0.0.1: signed feeds, verified downloads, atomic
+//! installs, rollback refusal, self-replacement, and the restart-after-update flow.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use sea_tests::layout::{self, names, pkg_dir};
+use sea_tests::server::{Fault, Server};
+use sea_tests::{Sandbox, bins, is_root, run, set_mode, text};
+
+/// A sandbox with a signing key, a feed directory and a server for it.
+struct World {
+    sb: Sandbox,
+    feed: PathBuf,
+    server: Server,
+    key: PathBuf,
+    public_key: String,
+}
+
+impl World {
+    fn new() -> Self {
+        let sb = Sandbox::new();
+        let feed = sb.path("feed");
+        fs::create_dir(&feed).expect("mkdir");
+        let server = Server::start(&feed);
+        let key = sb.path("release.key");
+        let out = run(sb.sea_pack().arg("keygen").arg("-o").arg(&key));
+        assert!(out.status.success(), "keygen: {}", text(&out).1);
+        let public_key = text(&out).0.split_whitespace().last().expect("public key").to_owned();
+        Self { sb, feed, server, key, public_key }
+    }
+
+    fn feed_url(&self) -> String {
+        format!("{}/stable.json", self.server.url())
+    }
+
+    /// Packs version `version` of app `name`, whose entry prints its version and then runs `tail`.
+    fn build_app(&self, name: &str, version: &str, tail: &str, launcher: Option<&Path>) -> PathBuf {
+        let prefix = name.to_uppercase();
+        let app = self
+            .sb
+            .app(&format!("{name}-{version}"))
+            .exec("bin/app", format!("#!/bin/sh\necho \"{name} ${prefix}_APP_VERSION\"\n{tail}\n"));
+        let mut flags = vec![
+            "--compression".to_owned(),
+            "zstd:3".to_owned(),
+            "--feed".to_owned(),
+            self.feed_url(),
+            "--public-key".to_owned(),
+            self.public_key.clone(),
+            "--sign-key".to_owned(),
+            self.key.to_string_lossy().into_owned(),
+        ];
+        if let Some(stub) = launcher {
+            flags.extend(["--launcher".to_owned(), stub.to_string_lossy().into_owned()]);
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let out_name = format!("{name}-{version}");
+        let bin = self.sb.pack(app.path(), name, version, "bin/app", &flags);
+        let dest = self.sb.path(&format!("bin/{out_name}.{}", launcher.map_or("std", |_| "new")));
+        fs::rename(&bin, &dest).expect("rename");
+        dest
+    }
+
+    fn build(&self, version: &str) -> PathBuf {
+        self.build_app("hello", version, "", None)
+    }
+
+    fn release(&self, bins: &[&Path]) {
+        let out = run(self
+            .sb
+            .sea_pack()
+            .arg("release")
+            .args(bins)
+            .arg("--base-url")
+            .arg(self.server.url())
+            .arg("-o")
+            .arg(&self.feed)
+            .arg("--sign-key")
+            .arg(&self.key));
+        assert!(out.status.success(), "release: {}", text(&out).1);
+    }
+
+    fn update(&self, bin: &Path) -> Output {
+        run(self.sb.cmd(bin).arg("--sea-update").env("HELLO_UPDATE_TIMEOUT", "3"))
+    }
+
+    fn first_line(&self, bin: &Path) -> String {
+        let out = run(&mut self.sb.cmd(bin));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        stdout.lines().next().unwrap_or_default().to_owned()
+    }
+
+    fn pkg(&self) -> PathBuf {
+        pkg_dir(&self.sb.cache("hello"))
+    }
+
+    fn trees(&self) -> Vec<String> {
+        names(&self.pkg()).into_iter().filter(|n| !n.ends_with(".lock") && !n.starts_with('.')).collect()
+    }
+
+    fn downloads(&self) -> Vec<String> {
+        names(&self.sb.cache("hello").join("downloads"))
+    }
+
+    /// Re-writes the feed through `edit` and signs it again with `key` (our key by default).
+    fn edit_feed(&self, key: Option<&Path>, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = self.feed.join("stable.json");
+        let mut feed: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("feed")).expect("json");
+        edit(&mut feed);
+        let bytes = serde_json::to_vec_pretty(&feed).expect("json");
+        self.write_signed(&path, &bytes, key.unwrap_or(&self.key));
+    }
+
+    fn write_signed(&self, path: &Path, bytes: &[u8], key: &Path) {
+        fs::write(path, bytes).expect("write");
+        let sig = sign(key, bytes);
+        fs::write(format!("{}.minisig", path.display()), sig).expect("write sig");
+    }
+
+    fn other_key(&self) -> PathBuf {
+        let key = self.sb.path("other.key");
+        if !key.exists() {
+            assert!(run(self.sb.sea_pack().arg("keygen").arg("-o").arg(&key)).status.success());
+        }
+        key
+    }
+}
+
+fn sign(key_file: &Path, data: &[u8]) -> String {
+    let text = fs::read_to_string(key_file).expect("key");
+    let sk = minisign::SecretKeyBox::from_string(&text).expect("key box").into_unencrypted_secret_key().expect("key");
+    minisign::sign(None, &sk, data, Some("test"), None).expect("sign").into_string()
+}
+
+fn assert_failed_cleanly(w: &World, out: &Output, needle: &str, v1: &Path, trees_before: &[String]) {
+    let (_, stderr) = text(out);
+    assert!(!out.status.success(), "the update should have failed");
+    assert_ne!(out.status.code(), Some(75));
+    assert!(stderr.starts_with("hello: "), "{stderr}");
+    assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(w.trees(), trees_before, "nothing was installed");
+    assert_eq!(w.first_line(v1), "hello 1.0.0", "the version in use keeps working");
+    let leftovers: Vec<String> = names(&w.pkg()).into_iter().filter(|n| n.contains(".tmp-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_update_installs_and_the_next_run_uses_it_while_a_pin_still_works() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v1]);
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).1.contains("up to date (1.0.0)"), "{}", text(&out).1);
+    w.release(&[&v2]);
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).1.contains("installed 2.0.0"), "{}", text(&out).1);
+    assert_eq!(w.first_line(&v1), "hello 2.0.0");
+    let info: serde_json::Value = serde_json::from_slice(&run(w.sb.cmd(&v1).arg("--sea-info")).stdout).expect("json");
+    assert_eq!(info["chosen"]["source"], "update");
+    assert_eq!(info["update"]["highest_verified"], "2.0.0");
+    let out = run(w.sb.cmd(&v1).env("HELLO_VERSION", "1.0.0"));
+    assert_eq!(text(&out).0.lines().next(), Some("hello 1.0.0"));
+    let out = run(w.sb.cmd(&v1).env("HELLO_AUTO_UPDATE", "0"));
+    assert_eq!(text(&out).0.lines().next(), Some("hello 1.0.0"), "AUTO_UPDATE=0 runs the bundled payload");
+    assert!(w.downloads().is_empty(), "downloads are removed after install: {:?}", w.downloads());
+    assert_eq!(w.update(&v1).status.code(), Some(0), "already current is success");
+}
+
+#[test]
+fn updates_disabled_or_unconfigured_say_so() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let out = run(w.sb.cmd(&v1).arg("--sea-update").env("HELLO_AUTO_UPDATE", "0"));
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("HELLO_AUTO_UPDATE=0"), "{}", text(&out).1);
+    assert!(w.server.log().is_empty(), "no network at all");
+    let plain = w.sb.app("plain").exec("bin/app", "#!/bin/sh\n");
+    let bin = w.sb.pack(plain.path(), "hello", "1.0.0", "bin/app", &[]);
+    let out = run(w.sb.cmd(&bin).arg("--sea-update"));
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("no update feed"), "{}", text(&out).1);
+}
+
+#[test]
+fn unreachable_failing_and_hanging_feeds_are_clear_errors() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    let before = w.trees();
+    w.server.fault("stable.json", Fault::Status(404));
+    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 404", &v1, &before);
+    w.server.fault("stable.json", Fault::Status(500));
+    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 500", &v1, &before);
+    w.server.fault("stable.json", Fault::Hang);
+    let started = Instant::now();
+    assert_failed_cleanly(&w, &w.update(&v1), "timed out", &v1, &before);
+    assert!(started.elapsed() < Duration::from_secs(30), "the timeout applies");
+    w.server.clear_faults();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let app = w.sb.app("hello-x").exec("bin/app", "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\n");
+    let url = format!("http://127.0.0.1:{port}/stable.json");
+    let key = w.key.to_string_lossy().into_owned();
+    let orphan = w.sb.pack(
+        app.path(),
+        "hello",
+        "1.0.0",
+        "bin/app",
+        &["--feed", &url, "--public-key", &w.public_key, "--sign-key", &key],
+    );
+    assert_failed_cleanly(&w, &w.update(&orphan), "could not connect", &v1, &before);
+}
+
+#[test]
+fn bad_feeds_are_refused() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    let before = w.trees();
+    let feed = w.feed.join("stable.json");
+    let good = fs::read(&feed).expect("feed");
+    let good_sig = fs::read(w.feed.join("stable.json.minisig")).expect("sig");
+    // Invalid JSON, properly signed.
+    w.write_signed(&feed, b"{\"format\": 1, \"releases\": [", &w.key);
+    assert_failed_cleanly(&w, &w.update(&v1), "not valid JSON", &v1, &before);
+    // A modified feed with the old signature.
+    let mut tampered = good.clone();
+    let at = tampered.iter().position(|b| *b == b'2').expect("a digit");
+    tampered[at] = b'3';
+    fs::write(&feed, &tampered).expect("write");
+    fs::write(w.feed.join("stable.json.minisig"), &good_sig).expect("write");
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    // Signed by another key.
+    w.write_signed(&feed, &good, &w.other_key());
+    assert_failed_cleanly(&w, &w.update(&v1), "another key", &v1, &before);
+    // A garbage signature file.
+    fs::write(&feed, &good).expect("write");
+    fs::write(w.feed.join("stable.json.minisig"), "not a signature").expect("write");
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    // Releases for another platform only.
+    w.write_signed(&feed, &good, &w.key);
+    w.edit_feed(None, |f| f["releases"][0]["platform"] = "darwin-arm64".into());
+    let out = w.update(&v1);
+    assert!(out.status.success() && text(&out).1.contains("up to date (1.0.0)"), "{}", text(&out).1);
+    assert_eq!(w.trees(), before);
+    // The feed of another app.
+    w.write_signed(&feed, &good, &w.key);
+    w.edit_feed(None, |f| f["name"] = "other".into());
+    assert_failed_cleanly(&w, &w.update(&v1), "for 'other'", &v1, &before);
+}
+
+#[test]
+fn bad_downloads_are_deleted_and_nothing_is_installed() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    let before = w.trees();
+    let good = fs::read(w.feed.join("stable.json")).expect("feed");
+    // One byte changed in transit.
+    w.server.fault(".sea", Fault::Corrupt(100));
+    assert_failed_cleanly(&w, &w.update(&v1), "SHA-256 does not match", &v1, &before);
+    assert!(w.downloads().is_empty(), "{:?}", w.downloads());
+    w.server.clear_faults();
+    // A size that lies (the feed says one byte less than the file).
+    w.edit_feed(None, |f| {
+        let size = f["releases"][0]["payload"]["size"].as_u64().expect("size");
+        f["releases"][0]["payload"]["size"] = (size - 1).into();
+    });
+    assert_failed_cleanly(&w, &w.update(&v1), "size does not match", &v1, &before);
+    assert!(w.downloads().is_empty(), "{:?}", w.downloads());
+    // A wrong signature on the artifact (signed by another key, feed re-signed by ours).
+    let artifact = w.sb.path("artifact");
+    w.write_signed(&w.feed.join("stable.json"), &good, &w.key);
+    w.edit_feed(None, |f| {
+        let url = f["releases"][0]["payload"]["url"].as_str().expect("url").to_owned();
+        let file = w.feed.join(url.rsplit('/').next().expect("name"));
+        fs::copy(&file, &artifact).expect("copy");
+        f["releases"][0]["payload"]["signature"] = sign(&w.other_key(), &fs::read(&file).expect("read")).into();
+    });
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    assert!(w.downloads().is_empty(), "{:?}", w.downloads());
+}
+
+#[test]
+fn a_payload_of_another_app_is_refused_even_when_everything_is_signed() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let other = w.build_app("other", "2.0.0", "", None);
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    let before = w.trees();
+    // Put the other app's artifact where ours is, and make the feed describe it faithfully.
+    let other_dir = w.sb.path("other-feed");
+    let out = run(w
+        .sb
+        .sea_pack()
+        .arg("release")
+        .arg(&other)
+        .arg("--base-url")
+        .arg(w.server.url())
+        .arg("-o")
+        .arg(&other_dir)
+        .arg("--sign-key")
+        .arg(&w.key));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let other_artifact = names(&other_dir).into_iter().find(|n| n.ends_with(".sea")).expect("artifact");
+    let bytes = fs::read(other_dir.join(&other_artifact)).expect("read");
+    w.edit_feed(None, |f| {
+        let url = f["releases"][0]["payload"]["url"].as_str().expect("url").to_owned();
+        fs::write(w.feed.join(url.rsplit('/').next().expect("name")), &bytes).expect("write");
+        f["releases"][0]["payload"]["size"] = (bytes.len() as u64).into();
+        f["releases"][0]["payload"]["sha256"] = sea_payload::digest::sha256_hex(&bytes).into();
+        f["releases"][0]["payload"]["signature"] = sign(&w.key, &bytes).into();
+    });
+    assert_failed_cleanly(&w, &w.update(&v1), "not what the feed describes", &v1, &before);
+}
+
+#[test]
+fn a_truncated_download_resumes_with_a_range_request() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    let before = w.trees();
+    w.server.fault(".sea", Fault::Truncate(200));
+    assert_failed_cleanly(&w, &w.update(&v1), "stopped after", &v1, &before);
+    let partial: Vec<String> = w.downloads();
+    assert!(partial.len() == 1 && partial[0].ends_with(".part"), "a resumable partial download is kept: {partial:?}");
+    w.server.clear_faults();
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        w.server.log().iter().any(|r| r.path.ends_with(".sea") && r.range.as_deref() == Some("bytes=200-")),
+        "{:?}",
+        w.server.log()
+    );
+    assert_eq!(w.first_line(&v1), "hello 2.0.0");
+    assert!(w.downloads().is_empty());
+}
+
+#[test]
+fn a_resumed_download_that_does_not_verify_starts_over() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    w.server.fault(".sea", Fault::Truncate(200));
+    assert!(!w.update(&v1).status.success());
+    // Spoil the kept prefix: it no longer verifies once completed, so it must be discarded.
+    let part = w.sb.cache("hello").join("downloads").join(&w.downloads()[0]);
+    let mut bytes = fs::read(&part).expect("read");
+    bytes[10] ^= 0xff;
+    fs::write(&part, bytes).expect("write");
+    w.server.clear_faults();
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(w.first_line(&v1), "hello 2.0.0");
+}
+
+#[test]
+fn a_feed_can_never_roll_a_client_back() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    let v3 = w.build("3.0.0");
+    w.release(&[&v2]);
+    let old_feed = fs::read(w.feed.join("stable.json")).expect("feed");
+    let old_sig = fs::read(w.feed.join("stable.json.minisig")).expect("sig");
+    w.release(&[&v3]);
+    assert!(w.update(&v1).status.success());
+    assert_eq!(w.first_line(&v1), "hello 3.0.0");
+    // An attacker replays the old, validly signed feed, and removes 3.0.0's tree.
+    fs::write(w.feed.join("stable.json"), old_feed).expect("write");
+    fs::write(w.feed.join("stable.json.minisig"), old_sig).expect("write");
+    let v3_tree = w.pkg().join(layout::tree_id(&v3));
+    fs::remove_dir_all(&v3_tree).expect("rm");
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).1.contains("up to date (3.0.0)"), "{}", text(&out).1);
+    assert!(!w.trees().contains(&layout::tree_id(&v2)), "2.0.0 was not installed");
+}
+
+#[test]
+fn a_disk_that_fills_mid_download_leaves_nothing() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a small file system");
+        return;
+    }
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let big = w.sb.app("hello-big").exec("bin/app", "#!/bin/sh\necho big\n");
+    let mut seed = 11u64;
+    let noise: Vec<u8> = (0..6 * 1024 * 1024)
+        .map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (seed >> 56) as u8
+        })
+        .collect();
+    fs::write(big.path().join("blob"), noise).expect("write");
+    let key = w.key.to_string_lossy().into_owned();
+    let v2 = w.sb.pack(
+        big.path(),
+        "hello",
+        "2.0.0",
+        "bin/app",
+        &["--compression", "zstd:1", "--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key],
+    );
+    w.release(&[&v2]);
+    let cache = w.sb.path("tiny-cache");
+    fs::create_dir(&cache).expect("mkdir");
+    if !run(w.sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"]).arg(&cache)).status.success() {
+        eprintln!("skipped: cannot mount tmpfs");
+        return;
+    }
+    assert!(run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache)).status.success(), "1.0.0 fits");
+    let out = run(w.sb.cmd(&v1).arg("--sea-update").env("HELLO_CACHE_HOME", &cache));
+    let downloads = names(&cache.join("downloads"));
+    let trees = names(&pkg_dir(&cache));
+    let works = run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache));
+    let _ = run(w.sb.cmd("umount").arg(&cache));
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("No space left") || stderr.contains("free space"), "{stderr}");
+    assert!(downloads.is_empty(), "no half-download left: {downloads:?}");
+    assert!(trees.iter().all(|t| !t.starts_with("2.0.0")), "{trees:?}");
+    assert_eq!(text(&works).0.lines().next(), Some("hello 1.0.0"));
+}
+
+/// A copy of the launcher stub that says it is a newer version: what a newer build of
+/// sea-launcher is, as far as version checks go (the marker is where the launcher reads its own
+/// version).
+fn newer_stub(sb: &Sandbox) -> PathBuf {
+    let mut bytes = fs::read(&bins().launcher).expect("stub");
+    let marker = format!("SEA-STUB-INFO:1;version={};", env!("CARGO_PKG_VERSION"));
+    let at = bytes.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker");
+    let digit = at + "SEA-STUB-INFO:1;version=".len();
+    bytes[digit] = b'9';
+    let path = sb.path("sea-launcher-newer");
+    fs::write(&path, bytes).expect("write");
+    set_mode(&path, 0o755);
+    path
+}
+
+#[test]
+fn a_release_that_needs_a_newer_launcher_replaces_the_executable() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let stub = newer_stub(&w.sb);
+    let v2 = w.build_app("hello", "2.0.0", "", Some(&stub));
+    w.release(&[&v2]);
+    let before = fs::read(&v1).expect("read");
+    let out = w.update(&v1);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("launcher was updated"), "{stderr}");
+    let after = fs::read(&v1).expect("read");
+    assert_ne!(before, after);
+    assert_eq!(after, fs::read(&v2).expect("read"), "the executable is now exactly the 2.0.0 build");
+    let info: serde_json::Value = serde_json::from_slice(&run(w.sb.cmd(&v1).arg("--sea-info")).stdout).expect("json");
+    assert!(info["launcher_version"].as_str().is_some_and(|v| v.starts_with('9')), "{info}");
+    assert_eq!(info["binary_version"], "2.0.0");
+    assert_eq!(w.first_line(&v1), "hello 2.0.0");
+}
+
+#[test]
+fn the_app_can_update_itself_and_restart_into_the_new_version() {
+    for needs_new_launcher in [false, true] {
+        let w = World::new();
+        let tail = "if [ \"$HELLO_APP_VERSION\" = 1.0.0 ]; then \"$HELLO_LAUNCHER\" --sea-update || exit 3; exit 75; fi\necho \"now $HELLO_APP_VERSION\"";
+        let v1 = w.build_app("hello", "1.0.0", tail, None);
+        let stub = newer_stub(&w.sb);
+        let v2 = w.build_app("hello", "2.0.0", tail, needs_new_launcher.then_some(stub.as_path()));
+        w.release(&[&v2]);
+        let out = run(w.sb.cmd(&v1).env("HELLO_UPDATE_TIMEOUT", "5"));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(stdout, "hello 1.0.0\nhello 2.0.0\nnow 2.0.0\n", "new launcher: {needs_new_launcher}; {stderr}");
+    }
+}
+
+#[test]
+fn a_black_holed_feed_does_not_delay_start_or_exit() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    w.release(&[&v1]);
+    w.server.fault("stable.json", Fault::Hang);
+    let state = w.sb.app_home("hello").join("update.json");
+    let time = |auto: &str| {
+        let mut runs: Vec<Duration> = (0..7)
+            .map(|_| {
+                let _ = fs::remove_file(&state);
+                let started = Instant::now();
+                let out = run(w.sb.cmd(&v1).env("HELLO_AUTO_UPDATE", auto));
+                assert!(out.status.success());
+                started.elapsed()
+            })
+            .collect();
+        runs.sort();
+        runs[runs.len() / 2]
+    };
+    let off = time("0");
+    let black_holed = time("1");
+    assert!(w.server.log().iter().any(|r| r.path == "/stable.json"), "the background check did run");
+    assert!(
+        black_holed < off + Duration::from_millis(50),
+        "median with a black-holed feed {black_holed:?} vs {off:?} with updates off"
+    );
+}
