@@ -249,7 +249,7 @@ fn plan(checked: &[Checked], feed: &Feed, ctx: &Run) -> Result<Vec<Action>> {
     let mut actions = Vec::new();
     for c in checked {
         let m = c.package.manifest();
-        let payload = planned(&ctx.dir, artifact_name(m), c.package.artifact_reader())?;
+        let payload = planned(artifact_name(m), c.package.artifact_reader())?;
         let key = (m.version.clone(), m.platform.clone());
         match releases.insert(key, payload.sha256.clone()) {
             Some(other) if other != payload.sha256 => {
@@ -265,9 +265,11 @@ fn plan(checked: &[Checked], feed: &Feed, ctx: &Run) -> Result<Vec<Action>> {
             actions.push(keep(feed, index, &payload, c, ctx)?);
             continue;
         }
+        check_present(&ctx.dir, &payload)?;
         claim(&mut files, &payload, c.package.path())?;
         let launcher = if m.min_launcher > Version::new(0, 0, 0) {
-            let stub = planned(&ctx.dir, stub_name(m), c.package.stub_reader())?;
+            let stub = planned(stub_name(m), c.package.stub_reader())?;
+            check_present(&ctx.dir, &stub)?;
             claim(&mut files, &stub, c.package.path())?;
             Some(stub)
         } else {
@@ -316,27 +318,31 @@ fn claim(files: &mut HashMap<String, (String, PathBuf)>, file: &Planned, from: &
     }
 }
 
-/// Hashes the bytes a file must hold and compares them with a file already in DIR.
-fn planned(dir: &Path, name: String, content: impl Read) -> Result<Planned> {
+/// Hashes the bytes a file must hold.
+fn planned(name: String, content: impl Read) -> Result<Planned> {
     let (sha, size) = digest::sha256_reader(content).with_context(|| format!("could not read the bytes of {name}"))?;
-    let sha256 = digest::to_hex(&sha);
-    let path = dir.join(&name);
+    Ok(Planned { name, sha256: digest::to_hex(&sha), size })
+}
+
+/// A file already in DIR must hold exactly the planned bytes: published files never change.
+fn check_present(dir: &Path, file: &Planned) -> Result<()> {
+    let path = dir.join(&file.name);
     match fs::File::open(&path) {
-        Ok(file) => {
-            let (old, old_size) =
-                digest::sha256_reader(file).with_context(|| format!("could not read {}", path.display()))?;
-            if old != sha || old_size != size {
+        Ok(existing) => {
+            let (sha, size) =
+                digest::sha256_reader(existing).with_context(|| format!("could not read {}", path.display()))?;
+            if digest::to_hex(&sha) != file.sha256 || size != file.size {
                 bail!(
                     "{} already exists with other content: a published file never changes (remove it only if \
                      no feed names it)",
                     path.display()
                 );
             }
+            Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
     }
-    Ok(Planned { name, sha256, size })
 }
 
 /// Carries out one binary's action; returns whether the feed changed.

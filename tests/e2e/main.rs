@@ -4,3 +4,4 @@
 //! processes; tests run in parallel and clean up after themselves.
 
 mod pack;
+mod release;
