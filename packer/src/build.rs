@@ -46,7 +46,7 @@ pub(crate) fn run(args: &BuildArgs, out: &mut dyn Write) -> Result<()> {
     let plan = plan(args)?;
     check_output(args, &plan)?;
     let prepared = input::prepare(&args.input, plan.kind, args.strip_components)?;
-    check_entry(&args.input, prepared.root(), &plan.spec.entry)?;
+    check_entry(&args.input, plan.kind, prepared.root(), &plan.spec.entry)?;
     let manifest = write(&args.output, &plan, &prepared)?;
     let size = fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     writeln!(
@@ -232,10 +232,14 @@ fn resolve(path: &Path) -> Result<PathBuf> {
 }
 
 /// Fails fast, before compressing anything, when the entry is not an executable file.
-fn check_entry(input: &Path, root: &Path, entry: &str) -> Result<()> {
+fn check_entry(input: &Path, kind: Kind, root: &Path, entry: &str) -> Result<()> {
     let path = root.join(entry);
     let meta = fs::symlink_metadata(&path).map_err(|_| {
-        anyhow!("--entry '{entry}' is not in the input {} (paths are relative to its root)", input.display())
+        anyhow!(
+            "--entry '{entry}' is not in the input {} (paths are relative to its root){}",
+            input.display(),
+            nesting_hint(input, kind, root, entry)
+        )
     })?;
     let problem = if meta.file_type().is_symlink() {
         "is a symbolic link; name the file it points to"
@@ -249,6 +253,21 @@ fn check_entry(input: &Path, root: &Path, entry: &str) -> Result<()> {
         return Ok(());
     };
     bail!("--entry '{entry}' in {} {problem}", input.display())
+}
+
+/// When the input holds a single directory that contains the entry (`npm pack`'s `package/`),
+/// says how to drop it.
+fn nesting_hint(input: &Path, kind: Kind, root: &Path, entry: &str) -> String {
+    let Ok(mut children) = fs::read_dir(root) else { return String::new() };
+    let (Some(Ok(only)), None) = (children.next(), children.next()) else { return String::new() };
+    if !only.path().join(entry).exists() {
+        return String::new();
+    }
+    let top = only.file_name().to_string_lossy().into_owned();
+    match kind {
+        Kind::Archive(_) => format!("; it is under '{top}/': add --strip-components 1"),
+        Kind::Dir => format!("; it is under '{top}/': pass {} as the input", input.join(&top).display()),
+    }
 }
 
 #[cfg(unix)]

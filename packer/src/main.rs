@@ -38,11 +38,28 @@ fn main() -> ExitCode {
     match run(&cli.command, &mut out).and_then(|()| out.flush().map_err(Into::into)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}");
-            eprintln!("sea-pack: {}", message.trim_end());
+            eprintln!("sea-pack: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, outermost first. Many error types already print their
+/// source in their own message; a cause whose text is already shown is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || message.contains(text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(text);
+    }
+    message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
 /// Dispatches to the subcommand.

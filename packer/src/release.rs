@@ -127,7 +127,7 @@ enum Action {
 
 /// Runs `release`.
 pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
-    let ctx = context(args)?;
+    let ctx = settings(args)?;
     let checked = open_all(&args.binaries, &ctx.key)?;
     let name = checked.first().map(|c| c.package.manifest().name.clone()).context("no binaries given")?;
     fs::create_dir_all(&ctx.dir).with_context(|| format!("could not create {}", ctx.dir.display()))?;
@@ -150,7 +150,7 @@ pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-fn context(args: &ReleaseArgs) -> Result<Run> {
+fn settings(args: &ReleaseArgs) -> Result<Run> {
     feed::validate_channel(&args.channel).map_err(|e| anyhow!("invalid --channel: {e}"))?;
     let base_url = args.base_url.trim_end_matches('/').to_owned();
     let scheme_ok = base_url.starts_with("https://") || base_url.starts_with("http://");

@@ -135,6 +135,7 @@ fn npm_style_tgz_with_strip_components() {
     // Without --strip-components the entry is under package/.
     let err = assert_clean_error(&build(&sb, &tgz, "bin/cli.js", &[], &sb.path("x")), "unstripped");
     assert!(err.contains("bin/cli.js") && err.contains("not in the input"), "{err}");
+    assert!(err.contains("add --strip-components 1"), "no hint: {err}");
     // The packed npm app runs.
     let bin = sb.path("runnable");
     let real = build(&sb, &tgz, "bin/cli.js", &["--strip-components", "1"], &bin);
@@ -292,7 +293,6 @@ fn bad_flags_get_clear_errors() {
         let what = format!("{extra:?} {entry}");
         let err = assert_clean_error(&build(&sb, input, entry, extra, out), &what);
         assert!(err.contains(needle), "{what}: expected '{needle}' in: {err}");
-        assert_eq!(err.lines().count(), 1, "{what}: not one line: {err}");
     };
     expect(&[], "bin/missing", dir, &out, "'bin/missing' is not in the input");
     expect(&[], "data.txt", dir, &out, "not executable");
@@ -462,7 +462,7 @@ fn the_bare_stub_is_not_a_packed_binary() {
     let sb = Sandbox::new();
     for cmd in ["inspect", "verify"] {
         let err = assert_clean_error(&sea_pack(&sb, &[cmd], &bins().launcher), cmd);
-        assert!(err.contains("not a sea packed executable"), "{err}");
+        assert_eq!(err.matches("not a sea packed executable").count(), 1, "said once: {err}");
     }
     assert_all_fail(&sb, &bins().launcher, "the bare stub");
 }

@@ -197,6 +197,7 @@ pub fn assert_clean_error(output: &Output, what: &str) -> String {
     assert_eq!(output.status.code(), Some(1), "{what}: exit status {:?}, stderr: {stderr}", output.status);
     assert!(stderr.starts_with("sea-pack: "), "{what}: stderr does not start with 'sea-pack: ': {stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{what}: panic: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: the error is not one line: {stderr}");
     stderr
 }
 
