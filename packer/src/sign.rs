@@ -86,7 +86,7 @@ impl SigningKey {
 /// Returns the base64 key.
 pub(crate) fn resolve_public_key(value: &str) -> Result<String> {
     let path = Path::new(value);
-    let text = if !looks_like_base64_key(value) && path.is_file() {
+    let text = if path.is_file() {
         std::fs::read_to_string(path)
             .with_context(|| format!("could not read the public key file {}", path.display()))?
     } else {
@@ -102,11 +102,6 @@ pub(crate) fn resolve_public_key(value: &str) -> Result<String> {
         anyhow!("--public-key '{value}' is neither a minisign public key (RW…) nor a readable .pub file: {e}")
     })?;
     Ok(line)
-}
-
-/// A minisign public key is 56 base64 characters starting with `RW`.
-fn looks_like_base64_key(value: &str) -> bool {
-    value.len() == 56 && value.starts_with("RW") && !value.contains('/')
 }
 
 #[cfg(test)]
