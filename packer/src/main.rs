@@ -1,63 +1,75 @@
-//! sea-pack, bootstrap version: `build <DIR> --name --version --entry [--arg]... -o <OUT>`.
-//! The full CLI (archives, inspect, verify, extract, keygen, release) replaces it.
+//! sea-pack: the release-pipeline tool of sea.
+//!
+//! `build` packs an app (a directory or a release archive) behind the `sea-launcher` stub into one
+//! executable; `inspect`, `verify` and `extract` read such executables back; `keygen` and
+//! `release` make the minisign key and the signed update feed the launcher downloads from.
+//!
+//! # Structure
+//! [`cli`] declares the command line; each subcommand lives in its own module and receives its
+//! parsed arguments and stdout; errors travel up as `anyhow` errors with context naming the path
+//! and what to do, and this file alone turns them into `sea-pack: <message>` on stderr and exit
+//! code 1 (clap's own usage errors exit with 2). Nothing here panics on bad input: every
+//! corrupt file is an error value.
 
-use std::fs;
+mod build;
+mod cli;
+mod extract;
+mod input;
+mod inspect;
+mod keygen;
+mod output;
+mod progress;
+mod release;
+mod sign;
+mod stub;
+mod verify;
+
 use std::io::Write;
-use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use sea_payload::manifest::UpdateSettings;
-use sea_payload::pack::{PackOptions, PackageSpec, write_package};
+use clap::Parser;
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("sea-pack: {e:#}");
-        std::process::exit(1);
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match run(&cli.command, &mut out).and_then(|()| out.flush().map_err(Into::into)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sea-pack: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 
-fn run() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("build") {
-        bail!("usage: sea-pack build <DIR> --name N --version V --entry E [--arg A]... -o OUT");
-    }
-    let (mut input, mut name, mut version, mut entry, mut out) = (None, None, None, None, None);
-    let mut fixed = Vec::new();
-    let mut compression = sea_payload::Compression::DEFAULT;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--name" => name = args.next(),
-            "--version" => version = args.next(),
-            "--entry" => entry = args.next(),
-            "--arg" => fixed.extend(args.next()),
-            "-o" => out = args.next().map(PathBuf::from),
-            "--compression" => compression = args.next().unwrap_or_default().parse()?,
-            _ => input = Some(PathBuf::from(a)),
+/// The error and its causes on one line, outermost first. Many error types already print their
+/// source in their own message; a cause whose text is already shown is not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || message.contains(text) {
+            continue;
         }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(text);
     }
-    let (Some(input), Some(name), Some(version), Some(entry), Some(out)) = (input, name, version, entry, out) else {
-        bail!("missing arguments");
-    };
-    let launcher = std::env::current_exe()?.with_file_name("sea-launcher");
-    let stub = fs::read(&launcher).with_context(|| format!("reading {}", launcher.display()))?;
-    let v = semver::Version::parse(env!("CARGO_PKG_VERSION"))?;
-    let spec = PackageSpec {
-        name,
-        version: semver::Version::parse(&version)?,
-        platform: sea_payload::platform::host().context("unknown platform")?.to_owned(),
-        entry,
-        args: fixed,
-        min_launcher: v.clone(),
-        launcher_version: v,
-        packed_with: concat!("sea-pack ", env!("CARGO_PKG_VERSION")).to_owned(),
-        update: UpdateSettings::default(),
-    };
-    let tmp = out.with_extension("tmp");
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(&stub)?;
-    write_package(&mut file, &input, &spec, &PackOptions { compression, ..PackOptions::default() }, None)?;
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755))?;
-    fs::rename(&tmp, &out)?;
-    Ok(())
+    message.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// Dispatches to the subcommand.
+fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        Command::Build(args) => build::run(args, out),
+        Command::Inspect(args) => inspect::run(args, out),
+        Command::Verify(args) => verify::run(args, out),
+        Command::Extract(args) => extract::run(args, out),
+        Command::Keygen(args) => keygen::run(args, out),
+        Command::Release(args) => release::run(args, out),
+    }
 }

@@ -433,7 +433,12 @@ impl<'a> State<'a> {
         }
         let raw = entry.path_bytes().into_owned();
         let display = String::from_utf8_lossy(&raw).into_owned();
-        let normal = paths::normalize(&raw).map_err(|e| refused(&display, e))?;
+        let normal = match paths::normalize(&raw) {
+            Ok(normal) => normal,
+            // `./`, which `tar -cf x.tar -C dir .` writes first, is the destination itself.
+            Err(PathError::Empty) if kind == tar::EntryType::Directory => return Ok(()),
+            Err(e) => return Err(refused(&display, e)),
+        };
         let Some(path) = paths::strip_components(&normal, self.options.strip_components) else {
             return Ok(());
         };

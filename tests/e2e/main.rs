@@ -6,4 +6,6 @@
 mod gc;
 mod launch;
 mod pack;
+mod release;
 mod update;
+

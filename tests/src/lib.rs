@@ -192,3 +192,71 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Asserts that a `sea-pack` run failed cleanly: non-zero exit, one `sea-pack: ` message on
+/// stderr, no panic. Returns stderr. `what` names the case in the failure message.
+pub fn assert_clean_error(output: &Output, what: &str) -> String {
+    let (stdout, stderr) = text(output);
+    assert!(!output.status.success(), "{what}: expected a failure, got success\nstdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "{what}: exit status {:?}, stderr: {stderr}", output.status);
+    assert!(stderr.starts_with("sea-pack: "), "{what}: stderr does not start with 'sea-pack: ': {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{what}: panic: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: the error is not one line: {stderr}");
+    stderr
+}
+
+/// A comparable listing of a tree: relative path → `dir`, `link -> <target>`, or
+/// `file <x|-> <sha256>` (the executable bit is the only mode a payload keeps).
+pub fn tree_snapshot(root: &Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(rel, format!("link -> {}", fs::read_link(&path).unwrap().display()));
+            } else if meta.is_dir() {
+                out.insert(rel, "dir".to_owned());
+                walk(root, &path, out);
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let exec = if meta.permissions().mode() & 0o111 != 0 { "x" } else { "-" };
+                let sha = sea_payload::digest::sha256_hex(&fs::read(&path).unwrap());
+                out.insert(rel, format!("file {exec} {sha}"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+impl Sandbox {
+    /// Writes a tiny stand-in for the launcher stub at `stubs/fake-<version>`: only the marker
+    /// `sea-pack` looks for (host platform). Binaries packed with it do not run, but inspect,
+    /// verify, extract and release handle them like any other, and corrupting them is cheap.
+    pub fn fake_stub(&self, version: &str) -> PathBuf {
+        let dir = self.root().join("stubs");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("fake-{version}"));
+        let platform = sea_payload::platform::host().unwrap();
+        let marker =
+            format!("#!/bin/false\nnot a real launcher\0SEA-STUB-INFO:1;version={version};platform={platform};\0end\n");
+        fs::write(&path, marker).unwrap();
+        set_mode(&path, 0o755);
+        path
+    }
+
+    /// Runs `sea-pack keygen -o keys/<name>.key`; returns the secret key path and the public key
+    /// (the last token `keygen` printed).
+    pub fn keygen(&self, name: &str) -> (PathBuf, String) {
+        let dir = self.root().join("keys");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.key"));
+        let out = run(self.sea_pack().arg("keygen").arg("-o").arg(&path));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "keygen failed: {stderr}");
+        let key = stdout.split_whitespace().last().unwrap().to_owned();
+        (path, key)
+    }
+}

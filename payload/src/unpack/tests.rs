@@ -118,6 +118,15 @@ fn strips_components_like_npm_pack() {
 }
 
 #[test]
+fn skips_the_root_directory_entry() {
+    let tar = RawTar::new().dir("./").exec("./bin/x", b"x").finish();
+    let (scratch, result) = run(tar, &UnpackOptions::default());
+    assert_eq!(result.expect("unpacks").entries, 1);
+    assert!(scratch.path().join("out/bin/x").is_file());
+    assert_eq!(refusal(RawTar::new().file("./", b"x").finish()), Refusal::Path(PathError::Empty));
+}
+
+#[test]
 fn refuses_parent_dir_and_absolute_paths() {
     assert_eq!(refusal(RawTar::new().file("../evil", b"x").finish()), Refusal::Path(PathError::ParentDir));
     assert_eq!(refusal(RawTar::new().file("a/../../evil", b"x").finish()), Refusal::Path(PathError::ParentDir));

@@ -1,0 +1,311 @@
+//! `sea-pack build`: stub + payload + index + manifest + signature + trailer, written atomically.
+//!
+//! # Implementation
+//! Every flag is checked before any work starts, so a typo fails in milliseconds rather than
+//! after minutes of zstd -19: name, version, entry, platform, compression, feed, keys, the stub's
+//! marker, and that the output is none of the inputs (the archive, the stub, the key, or a path
+//! inside the input directory, which would pack itself). An archive input is then unpacked
+//! safely ([`crate::input`]), the entry is checked on disk, and the stub and package are
+//! streamed into a temporary file beside the output that is renamed into place with mode 0755
+//! ([`crate::output`]). [`sea_payload::pack::write_package`] makes the payload deterministic, so
+//! the same inputs give the same bytes whatever the machine or thread count.
+//!
+//! With `--sign-key`, the manifest bytes are signed; they carry the payload's and the index's
+//! SHA-256, so the signature covers every byte after the stub.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sea_payload::manifest::{self, UpdateSettings};
+use sea_payload::pack::{PackOptions, PackageSpec, write_package};
+use sea_payload::{Compression, Manifest, paths, platform};
+use semver::Version;
+
+use crate::cli::BuildArgs;
+use crate::input::{self, Kind, Prepared};
+use crate::output::{AtomicFile, Replace};
+use crate::progress::Progress;
+use crate::sign::{self, SigningKey};
+use crate::stub::{self, Stub};
+
+/// Everything `build` needs, checked.
+#[derive(Debug)]
+struct Plan {
+    spec: PackageSpec,
+    compression: Compression,
+    stub: Stub,
+    launcher_path: PathBuf,
+    signer: Option<SigningKey>,
+    kind: Kind,
+}
+
+/// Runs `build`.
+pub(crate) fn run(args: &BuildArgs, out: &mut dyn Write) -> Result<()> {
+    let plan = plan(args)?;
+    check_output(args, &plan)?;
+    let prepared = input::prepare(&args.input, plan.kind, args.strip_components)?;
+    check_entry(&args.input, plan.kind, prepared.root(), &plan.spec.entry)?;
+    let manifest = write(&args.output, &plan, &prepared)?;
+    let size = fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
+    writeln!(
+        out,
+        "built {} ({size} bytes): {} {} for {}, {} entries, payload {} bytes ({}){}",
+        args.output.display(),
+        manifest.name,
+        manifest.version,
+        manifest.platform,
+        manifest.entries,
+        manifest.payload.size,
+        manifest.compression,
+        if plan.signer.is_some() { ", signed" } else { "" }
+    )
+    .context("could not write to stdout")
+}
+
+fn plan(args: &BuildArgs) -> Result<Plan> {
+    manifest::validate_name(&args.name).map_err(|e| anyhow!("invalid --name: {e}"))?;
+    let version = Version::parse(&args.version)
+        .map_err(|e| anyhow!("--version '{}' is not a semantic version such as 1.2.3: {e}", args.version))?;
+    let entry = paths::normalize_str(&args.entry)
+        .ok()
+        .filter(|e| !paths::is_reserved(e))
+        .ok_or_else(|| anyhow!("--entry '{}' must be a relative path inside the input, e.g. bin/app", args.entry))?;
+    let compression: Compression = args.compression.parse()?;
+    let launcher_path = match &args.launcher {
+        Some(path) => path.clone(),
+        None => default_launcher()?,
+    };
+    let stub = stub::load(&launcher_path)?;
+    let platform = choose_platform(args.platform.as_deref(), &stub, &launcher_path)?;
+    let min_launcher = choose_min_launcher(args.min_launcher.as_deref(), &stub, &launcher_path)?;
+    let update = update_settings(args)?;
+    let signer = args.sign_key.as_deref().map(SigningKey::load).transpose()?;
+    check_keys(&update, signer.as_ref())?;
+    let kind = input::detect(&args.input)?;
+    let spec = PackageSpec {
+        name: args.name.clone(),
+        version,
+        platform,
+        entry,
+        args: args.args.clone(),
+        min_launcher,
+        launcher_version: stub.version.clone(),
+        packed_with: concat!("sea-pack ", env!("CARGO_PKG_VERSION")).to_owned(),
+        update,
+    };
+    Ok(Plan { spec, compression, stub, launcher_path, signer, kind })
+}
+
+/// `sea-launcher` beside the running `sea-pack`.
+fn default_launcher() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("could not find the sea-pack executable; pass --launcher")?;
+    let dir = exe.parent().context("could not find the sea-pack executable's directory; pass --launcher")?;
+    Ok(dir.join(format!("sea-launcher{}", std::env::consts::EXE_SUFFIX)))
+}
+
+fn choose_platform(given: Option<&str>, stub: &Stub, stub_path: &Path) -> Result<String> {
+    let Some(given) = given else {
+        if !platform::is_known(&stub.platform) {
+            bail!(
+                "the stub {} reports platform '{}', which sea does not know; pass --platform (one of: {})",
+                stub_path.display(),
+                stub.platform,
+                platform::KNOWN.join(", ")
+            );
+        }
+        return Ok(stub.platform.clone());
+    };
+    if !platform::is_known(given) {
+        bail!("--platform '{given}' is not a known platform; use one of: {}", platform::KNOWN.join(", "));
+    }
+    if given != stub.platform {
+        eprintln!(
+            "sea-pack: warning: --platform {given} differs from the platform of the stub {} ({}): \
+             the output will not run as packed",
+            stub_path.display(),
+            stub.platform
+        );
+    }
+    Ok(given.to_owned())
+}
+
+fn choose_min_launcher(given: Option<&str>, stub: &Stub, stub_path: &Path) -> Result<Version> {
+    let Some(given) = given else { return Ok(stub.version.clone()) };
+    let version =
+        Version::parse(given).map_err(|e| anyhow!("--min-launcher '{given}' is not a semantic version: {e}"))?;
+    if version > stub.version {
+        bail!(
+            "--min-launcher {version} is newer than the stub it ships with ({} is version {}): \
+             the packed binary could not run its own payload",
+            stub_path.display(),
+            stub.version
+        );
+    }
+    Ok(version)
+}
+
+fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
+    if let Some(feed) = &args.feed {
+        let scheme_ok = feed.starts_with("https://") || feed.starts_with("http://");
+        if !scheme_ok || feed.chars().any(char::is_whitespace) {
+            bail!("--feed '{feed}' must be an http:// or https:// URL, e.g. https://example.com/hello/stable.json");
+        }
+    }
+    let public_key = args.public_key.as_deref().map(sign::resolve_public_key).transpose()?;
+    if args.feed.is_some() && public_key.is_none() {
+        eprintln!(
+            "sea-pack: warning: --feed without --public-key: the launcher cannot verify that feed's signature, \
+             so it cannot install updates from it"
+        );
+    }
+    Ok(UpdateSettings { feed: args.feed.clone(), public_key })
+}
+
+fn check_keys(update: &UpdateSettings, signer: Option<&SigningKey>) -> Result<()> {
+    match (&update.public_key, signer) {
+        (Some(public), Some(signer)) if *public != signer.public_base64() => bail!(
+            "--sign-key {} (public key {}) does not match --public-key {public}: the launcher would refuse \
+             the payload; pass the matching pair",
+            signer.path().display(),
+            signer.public_base64()
+        ),
+        (Some(_), None) => {
+            eprintln!(
+                "sea-pack: warning: --public-key without --sign-key: the payload is unsigned, and a launcher \
+                 that trusts a key refuses unsigned payloads; pass --sign-key"
+            );
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The output must not be (or, for a directory input, be inside) any input.
+fn check_output(args: &BuildArgs, plan: &Plan) -> Result<()> {
+    let out = &args.output;
+    if out.is_dir() {
+        bail!("-o {} is a directory; give the path of the file to write", out.display());
+    }
+    let out_abs = resolve(out)?;
+    let input_abs = resolve(&args.input)?;
+    let same_as = |what: &str, path: &Path| -> Result<()> {
+        if resolve(path)? == out_abs {
+            bail!("-o {} is the {what} {}: write the output elsewhere", out.display(), path.display());
+        }
+        Ok(())
+    };
+    same_as("launcher stub", &plan.launcher_path)?;
+    if let Some(signer) = &plan.signer {
+        same_as("secret key", signer.path())?;
+    }
+    match plan.kind {
+        Kind::Dir if out_abs.starts_with(&input_abs) => bail!(
+            "-o {} is inside the input directory {}: the output would pack itself; write it elsewhere",
+            out.display(),
+            args.input.display()
+        ),
+        Kind::Archive(_) => same_as("input archive", &args.input),
+        Kind::Dir => Ok(()),
+    }
+}
+
+/// An absolute path with every existing part resolved (links, `..`); the missing tail is appended
+/// as written, so a not-yet-created output still compares correctly.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).with_context(|| format!("could not resolve {}", path.display()))?;
+    let mut existing = absolute.as_path();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = fs::canonicalize(existing) {
+            return Ok(tail.iter().rev().fold(real, |acc: PathBuf, part| acc.join(part)));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return Ok(absolute),
+        }
+    }
+}
+
+/// Fails fast, before compressing anything, when the entry is not an executable file.
+fn check_entry(input: &Path, kind: Kind, root: &Path, entry: &str) -> Result<()> {
+    let path = root.join(entry);
+    let meta = fs::symlink_metadata(&path).map_err(|_| {
+        anyhow!(
+            "--entry '{entry}' is not in the input {} (paths are relative to its root){}",
+            input.display(),
+            nesting_hint(input, kind, root, entry)
+        )
+    })?;
+    let problem = if meta.file_type().is_symlink() {
+        "is a symbolic link; name the file it points to"
+    } else if meta.is_dir() {
+        "is a directory, not a program"
+    } else if !meta.is_file() {
+        "is not a regular file"
+    } else if !is_executable(&meta) {
+        "is not executable: chmod +x it before packing"
+    } else {
+        return Ok(());
+    };
+    bail!("--entry '{entry}' in {} {problem}", input.display())
+}
+
+/// When the input holds a single directory that contains the entry (`npm pack`'s `package/`),
+/// says how to drop it.
+fn nesting_hint(input: &Path, kind: Kind, root: &Path, entry: &str) -> String {
+    let Ok(mut children) = fs::read_dir(root) else { return String::new() };
+    let (Some(Ok(only)), None) = (children.next(), children.next()) else { return String::new() };
+    if !only.path().join(entry).exists() {
+        return String::new();
+    }
+    let top = only.file_name().to_string_lossy().into_owned();
+    match kind {
+        Kind::Archive(_) => format!("; it is under '{top}/': add --strip-components 1"),
+        Kind::Dir => format!("; it is under '{top}/': pass {} as the input", input.join(&top).display()),
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &fs::Metadata) -> bool {
+    true
+}
+
+/// Writes stub and package to a temporary file beside `out`, then renames it into place.
+fn write(out: &Path, plan: &Plan, prepared: &Prepared) -> Result<Manifest> {
+    let dir = crate::output::parent_dir(out);
+    fs::create_dir_all(dir).with_context(|| format!("could not create the output directory {}", dir.display()))?;
+    let mut file = AtomicFile::create(out)?;
+    file.writer().write_all(&plan.stub.bytes).with_context(|| format!("could not write {}", out.display()))?;
+    let size = prepared.size.or_else(|| input::dir_size_for_progress(prepared.root())).unwrap_or(0);
+    let bar = Progress::bytes("packing", size);
+    let progress = |done: u64| bar.set(done);
+    let options = PackOptions { compression: plan.compression, progress: Some(&progress), ..PackOptions::default() };
+    let signer = plan.signer.as_ref().map(|key| move |bytes: &[u8]| sign_manifest(key, bytes));
+    let signer_ref = signer.as_ref().map(|f| f as &dyn Fn(&[u8]) -> Result<String, String>);
+    let manifest = write_package(file.writer(), prepared.root(), &plan.spec, &options, signer_ref)
+        .with_context(|| format!("could not build {}", out.display()))?;
+    bar.finish();
+    file.commit(0o755, Replace::Yes)?;
+    Ok(manifest)
+}
+
+/// Signs the manifest bytes; the trusted comment names the package.
+fn sign_manifest(key: &SigningKey, bytes: &[u8]) -> Result<String, String> {
+    let manifest = Manifest::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let comment = format!(
+        "sea name={} version={} platform={} payload_sha256={}",
+        manifest.name, manifest.version, manifest.platform, manifest.payload.sha256
+    );
+    key.sign(bytes, &comment).map_err(|e| format!("{e:#}"))
+}

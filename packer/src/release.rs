@@ -1,0 +1,477 @@
+//! `sea-pack release`: packed executables → a signed update feed that any static server serves.
+//!
+//! # The release directory
+//! ```text
+//! <DIR>/stable.json                            the channel's feed (one file per channel)
+//! <DIR>/stable.json.minisig                    its minisign signature
+//! <DIR>/hello-1.2.0-linux-x64.sea              payload artifact: the packed executable minus the stub
+//! <DIR>/hello-1.2.0-linux-x64.sea.minisig      its minisign signature
+//! <DIR>/sea-launcher-0.2.0-linux-x64           launcher stub, for clients that must self-replace
+//! <DIR>/sea-launcher-0.2.0-linux-x64.minisig   its minisign signature
+//! ```
+//! Upload the directory as is. Files are only ever added: artifacts of earlier releases stay, and
+//! a new run merges its releases into the existing feed, whose signature it checks first.
+//!
+//! # The feed (`<channel>.json`, format 1)
+//! ```json
+//! {
+//!   "format": 1,
+//!   "name": "hello",
+//!   "channel": "stable",
+//!   "releases": [
+//!     {
+//!       "version": "1.2.0",
+//!       "platform": "linux-x64",
+//!       "min_launcher": "0.2.0",
+//!       "rollout": 10,
+//!       "published": 1767225600,
+//!       "payload": {
+//!         "url": "https://example.com/hello/hello-1.2.0-linux-x64.sea",
+//!         "size": 48213,
+//!         "sha256": "9f2c…",
+//!         "signature": "untrusted comment: signature from sea-pack\nRUQ…\ntrusted comment: sea name=hello version=1.2.0 platform=linux-x64 file=hello-1.2.0-linux-x64.sea\n…\n"
+//!       },
+//!       "launcher": {
+//!         "version": "0.2.0",
+//!         "url": "https://example.com/hello/sea-launcher-0.2.0-linux-x64",
+//!         "size": 1843200,
+//!         "sha256": "41d7…",
+//!         "signature": "untrusted comment: …"
+//!       }
+//!     }
+//!   ]
+//! }
+//! ```
+//! * `name` — the app; a client refuses a feed of another app. `channel` — the file's name;
+//!   every channel but `stable` offers pre-releases.
+//! * `releases` — every release ever added, sorted by version (then platform), oldest first. One
+//!   entry per version and platform; a released version+platform never changes content.
+//! * `min_launcher` — the oldest launcher that runs the payload (from its manifest). `launcher` —
+//!   the stub it was packed with, offered to clients whose launcher is older than `min_launcher`;
+//!   present whenever `min_launcher` is above 0.0.0.
+//! * `rollout` — optional percentage (0–100) of installs offered the release, decided per install
+//!   by a stable random id; absent means everyone. Re-releasing with another `--rollout` changes it.
+//! * `published` — Unix seconds when the release was added to this feed.
+//! * `payload` / `launcher` — `url` (`--base-url` + `/` + file name), exact `size`, lower-case hex
+//!   `sha256`, and `signature`: the text of the file's `.minisig`, a minisign signature of the
+//!   whole file by the release key. A payload artifact is itself a package: its manifest is signed
+//!   too, by the same key, and names the app, version and platform.
+//!
+//! The feed's own signature (`<channel>.json.minisig`) covers the feed's exact bytes. Clients
+//! check, before installing anything: the feed signature against their baked-in key, then the
+//! download's size, SHA-256 and signature, then the payload's manifest signature.
+//!
+//! # Checking a release by hand
+//! ```text
+//! minisign -Vm stable.json -P <public key>
+//! minisign -Vm hello-1.2.0-linux-x64.sea -P <public key>
+//! sha256sum hello-1.2.0-linux-x64.sea        # compare with the feed
+//! sea-pack verify hello-1.2.0-linux-x64.sea --public-key <public key>
+//! ```
+//!
+//! # Implementation
+//! Every binary is fully verified and every conflict found before the first file is written:
+//! another app, a key that differs from the one baked into a binary, an unsigned payload, a
+//! version+platform already in the feed with other content, an existing file with other bytes.
+//! Then artifacts are written (atomically, never replacing a file) and signed, and last the
+//! merged feed and its signature, so a feed never names a file that is not there yet.
+//!
+//! # Limitations
+//! Concurrent `release` runs into one directory are not serialised; run one at a time.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sea_payload::digest::{self, HashingReader};
+use sea_payload::feed::{self, Artifact, Feed, LauncherArtifact, Release};
+use sea_payload::signature;
+use semver::Version;
+
+use crate::cli::ReleaseArgs;
+use crate::output::{self, AtomicFile, Replace};
+use crate::sign::SigningKey;
+use crate::verify::{self, Checked, Signature};
+
+/// Settings common to every file of one run.
+#[derive(Debug)]
+struct Run {
+    dir: PathBuf,
+    base_url: String,
+    channel: String,
+    key: SigningKey,
+    rollout: Option<u8>,
+}
+
+/// A file to publish: its name in DIR and the digest of the bytes it must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Planned {
+    name: String,
+    sha256: String,
+    size: u64,
+}
+
+/// What to do with one binary.
+#[derive(Debug)]
+enum Action {
+    /// Add a release.
+    Add { payload: Planned, launcher: Option<Planned> },
+    /// Identical to a release already in the feed; maybe with a new rollout.
+    Keep { index: usize },
+    /// The same binary was given twice.
+    Repeat,
+}
+
+/// Runs `release`.
+pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
+    let ctx = settings(args)?;
+    let checked = open_all(&args.binaries, &ctx.key)?;
+    let name = checked.first().map(|c| c.package.manifest().name.clone()).context("no binaries given")?;
+    fs::create_dir_all(&ctx.dir).with_context(|| format!("could not create {}", ctx.dir.display()))?;
+    let feed_path = ctx.dir.join(format!("{}.json", ctx.channel));
+    let mut feed = load_feed(&feed_path, &name, &ctx)?;
+    let actions = plan(&checked, &feed, &ctx)?;
+    let mut changed = false;
+    for (checked, action) in checked.iter().zip(actions) {
+        changed |= apply(&mut feed, checked, action, &ctx, out)?;
+    }
+    if !changed {
+        writeln!(out, "{} unchanged: every release was already in it", feed_path.display())?;
+        return Ok(());
+    }
+    feed.releases.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.platform.cmp(&b.platform)));
+    write_feed(&feed_path, &feed, &ctx)?;
+    let count = feed.releases.len();
+    let plural = if count == 1 { "" } else { "s" };
+    writeln!(out, "wrote {} ({count} release{plural}) and its signature", feed_path.display())?;
+    Ok(())
+}
+
+fn settings(args: &ReleaseArgs) -> Result<Run> {
+    feed::validate_channel(&args.channel).map_err(|e| anyhow!("invalid --channel: {e}"))?;
+    let base_url = args.base_url.trim_end_matches('/').to_owned();
+    let scheme_ok = base_url.starts_with("https://") || base_url.starts_with("http://");
+    if !scheme_ok || base_url.chars().any(char::is_whitespace) || base_url.ends_with("//") {
+        bail!("--base-url '{}' must be an http:// or https:// URL, e.g. https://example.com/hello", args.base_url);
+    }
+    let key = SigningKey::load(&args.sign_key)?;
+    Ok(Run { dir: args.output.clone(), base_url, channel: args.channel.clone(), key, rollout: args.rollout })
+}
+
+/// Opens and fully verifies every binary; all must be one app, signed by the release key.
+fn open_all(paths: &[PathBuf], key: &SigningKey) -> Result<Vec<Checked>> {
+    let mut all: Vec<Checked> = Vec::new();
+    for path in paths {
+        let checked = verify::check(path, None)?;
+        check_key(&checked, key)?;
+        if let Some(first) = all.first() {
+            let (a, b) = (&first.package.manifest().name, &checked.package.manifest().name);
+            if a != b {
+                bail!(
+                    "{} is app '{a}' but {} is app '{b}': a feed belongs to one app; release them separately",
+                    first.package.path().display(),
+                    path.display()
+                );
+            }
+        }
+        all.push(checked);
+    }
+    Ok(all)
+}
+
+/// The payload must be signed by the release key, and a key baked into the binary must be it:
+/// clients check both, and would refuse the release otherwise.
+fn check_key(checked: &Checked, key: &SigningKey) -> Result<()> {
+    let path = checked.package.path().display();
+    let public = key.public_base64();
+    if let Some(baked) = &checked.package.manifest().update.public_key
+        && *baked != public
+    {
+        bail!(
+            "{path} trusts the public key {baked}, but --sign-key {} is {public}: its clients would reject \
+             this release; sign with the key the binary was built with",
+            key.path().display()
+        );
+    }
+    match &checked.signature {
+        Signature::Verified { .. } => Ok(()),
+        Signature::Missing { .. } | Signature::Unsigned => bail!(
+            "{path} is not signed: build it with --sign-key {} (clients refuse unsigned payloads)",
+            key.path().display()
+        ),
+        Signature::Unverified => checked
+            .package
+            .check_signature(Some(&public))
+            .map(drop)
+            .map_err(|e| anyhow!("{e} (checked with --sign-key's public key {public})")),
+    }
+}
+
+/// Reads the existing feed, after checking its signature; or starts an empty one.
+fn load_feed(path: &Path, name: &str, ctx: &Run) -> Result<Feed> {
+    if !path.exists() {
+        return Ok(Feed::new(name, &ctx.channel));
+    }
+    let bytes = read_limited(path, feed::MAX_FEED_LEN)?;
+    let sig_path = minisig_path(path);
+    let sig = fs::read_to_string(&sig_path).with_context(|| {
+        format!(
+            "{} exists but its signature {} cannot be read; restore it, or move the feed away",
+            path.display(),
+            sig_path.display()
+        )
+    })?;
+    signature::verify(&bytes, &sig, &ctx.key.public_base64()).map_err(|e| {
+        anyhow!(
+            "the existing feed {} does not verify with --sign-key's public key ({e}); it was modified or \
+             signed with another key: refusing to add to it",
+            path.display()
+        )
+    })?;
+    let feed =
+        Feed::from_bytes(&bytes).with_context(|| format!("could not read the existing feed {}", path.display()))?;
+    if feed.name != name {
+        bail!("{} is the feed of app '{}', not '{name}': use another -o directory", path.display(), feed.name);
+    }
+    if feed.channel != ctx.channel {
+        bail!("{} says it is channel '{}', not '{}'", path.display(), feed.channel, ctx.channel);
+    }
+    Ok(feed)
+}
+
+/// Decides what to do with each binary, finding every conflict before anything is written.
+fn plan(checked: &[Checked], feed: &Feed, ctx: &Run) -> Result<Vec<Action>> {
+    let mut files: HashMap<String, (String, PathBuf)> = HashMap::new();
+    let mut releases: HashMap<(Version, String), String> = HashMap::new();
+    let mut actions = Vec::new();
+    for c in checked {
+        let m = c.package.manifest();
+        let payload = planned(artifact_name(m), c.package.artifact_reader())?;
+        let key = (m.version.clone(), m.platform.clone());
+        match releases.insert(key, payload.sha256.clone()) {
+            Some(other) if other != payload.sha256 => {
+                bail!("two of the binaries are {} {} for {} with different content", m.name, m.version, m.platform)
+            }
+            Some(_) => {
+                actions.push(Action::Repeat);
+                continue;
+            }
+            None => {}
+        }
+        if let Some(index) = feed.releases.iter().position(|r| r.version == m.version && r.platform == m.platform) {
+            actions.push(keep(feed, index, &payload, c, ctx)?);
+            continue;
+        }
+        check_present(&ctx.dir, &payload)?;
+        claim(&mut files, &payload, c.package.path())?;
+        let launcher = if m.min_launcher > Version::new(0, 0, 0) {
+            let stub = planned(stub_name(m), c.package.stub_reader())?;
+            check_present(&ctx.dir, &stub)?;
+            claim(&mut files, &stub, c.package.path())?;
+            Some(stub)
+        } else {
+            None
+        };
+        actions.push(Action::Add { payload, launcher });
+    }
+    Ok(actions)
+}
+
+/// A release already in the feed: fine if identical, an error otherwise.
+fn keep(feed: &Feed, index: usize, payload: &Planned, c: &Checked, ctx: &Run) -> Result<Action> {
+    let existing = &feed.releases[index].payload;
+    if existing.sha256 != payload.sha256 || existing.size != payload.size {
+        let m = c.package.manifest();
+        bail!(
+            "{}.json already has {} {} for {} with other content (sha256 {}, {} has {}): a released version \
+             never changes; build a new --version",
+            ctx.channel,
+            m.name,
+            m.version,
+            m.platform,
+            existing.sha256,
+            c.package.path().display(),
+            payload.sha256
+        );
+    }
+    Ok(Action::Keep { index })
+}
+
+/// Two binaries of one run may share a file (the same stub) only with the same bytes.
+fn claim(files: &mut HashMap<String, (String, PathBuf)>, file: &Planned, from: &Path) -> Result<()> {
+    match files.get(&file.name) {
+        Some((sha, other)) if *sha != file.sha256 => bail!(
+            "{} and {} both need {} but with different content; a launcher or app version cannot have \
+             two builds",
+            other.display(),
+            from.display(),
+            file.name
+        ),
+        Some(_) => Ok(()),
+        None => {
+            files.insert(file.name.clone(), (file.sha256.clone(), from.to_owned()));
+            Ok(())
+        }
+    }
+}
+
+/// Hashes the bytes a file must hold.
+fn planned(name: String, content: impl Read) -> Result<Planned> {
+    let (sha, size) = digest::sha256_reader(content).with_context(|| format!("could not read the bytes of {name}"))?;
+    Ok(Planned { name, sha256: digest::to_hex(&sha), size })
+}
+
+/// A file already in DIR must hold exactly the planned bytes: published files never change.
+fn check_present(dir: &Path, file: &Planned) -> Result<()> {
+    let path = dir.join(&file.name);
+    match fs::File::open(&path) {
+        Ok(existing) => {
+            let (sha, size) =
+                digest::sha256_reader(existing).with_context(|| format!("could not read {}", path.display()))?;
+            if digest::to_hex(&sha) != file.sha256 || size != file.size {
+                bail!(
+                    "{} already exists with other content: a published file never changes (remove it only if \
+                     no feed names it)",
+                    path.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+    }
+}
+
+/// Carries out one binary's action; returns whether the feed changed.
+fn apply(feed: &mut Feed, c: &Checked, action: Action, ctx: &Run, out: &mut dyn Write) -> Result<bool> {
+    let m = c.package.manifest();
+    let what = format!("{} {} ({})", m.name, m.version, m.platform);
+    match action {
+        Action::Repeat => Ok(false),
+        Action::Keep { index } => {
+            let release = &mut feed.releases[index];
+            match ctx.rollout {
+                Some(rollout) if release.rollout != Some(rollout) => {
+                    writeln!(out, "rollout of {what}: {} -> {rollout}%", percent(release.rollout))?;
+                    release.rollout = Some(rollout);
+                    Ok(true)
+                }
+                _ => {
+                    writeln!(out, "unchanged: {what} is already in {}.json", ctx.channel)?;
+                    Ok(false)
+                }
+            }
+        }
+        Action::Add { payload, launcher } => {
+            let comment =
+                format!("sea name={} version={} platform={} file={}", m.name, m.version, m.platform, payload.name);
+            let payload = publish(&payload, c.package.artifact_reader(), 0o644, &comment, ctx)?;
+            let launcher = match launcher {
+                Some(stub) => {
+                    let comment = format!(
+                        "sea-launcher version={} platform={} file={}",
+                        m.launcher_version, m.platform, stub.name
+                    );
+                    let artifact = publish(&stub, c.package.stub_reader(), 0o755, &comment, ctx)?;
+                    Some(LauncherArtifact { version: m.launcher_version.clone(), artifact })
+                }
+                None => None,
+            };
+            writeln!(out, "added {what}: {}", payload.url)?;
+            feed.releases.push(Release {
+                version: m.version.clone(),
+                platform: m.platform.clone(),
+                min_launcher: m.min_launcher.clone(),
+                rollout: ctx.rollout,
+                published: now(),
+                payload,
+                launcher,
+            });
+            Ok(true)
+        }
+    }
+}
+
+fn percent(rollout: Option<u8>) -> String {
+    rollout.map_or_else(|| "100%".to_owned(), |p| format!("{p}%"))
+}
+
+/// Writes (unless present: [`plan`] checked that its bytes are the same) and signs one file;
+/// returns its feed entry. A signature already there is kept if it verifies.
+fn publish(file: &Planned, content: impl Read, mode: u32, comment: &str, ctx: &Run) -> Result<Artifact> {
+    let path = ctx.dir.join(&file.name);
+    if fs::symlink_metadata(&path).is_err() {
+        write_checked(&path, content, file, mode)?;
+    }
+    let sig_path = minisig_path(&path);
+    let existing = fs::read_to_string(&sig_path).ok().filter(|sig| ctx.key.signed_file(&path, sig));
+    let signature = match existing {
+        Some(sig) => sig,
+        None => {
+            let reader = fs::File::open(&path).with_context(|| format!("could not read {}", path.display()))?;
+            let sig = ctx.key.sign(std::io::BufReader::new(reader), comment)?;
+            output::write_bytes(&sig_path, sig.as_bytes(), 0o644)?;
+            sig
+        }
+    };
+    Ok(Artifact {
+        url: format!("{}/{}", ctx.base_url, file.name),
+        size: file.size,
+        sha256: file.sha256.clone(),
+        signature,
+    })
+}
+
+/// Copies `content` to a new file at `path`, failing if the bytes are not the planned ones (the
+/// binary changed since it was verified) or if a file appeared there meanwhile.
+fn write_checked(path: &Path, content: impl Read, file: &Planned, mode: u32) -> Result<()> {
+    let mut atomic = AtomicFile::create(path)?;
+    let mut reader = HashingReader::new(content);
+    std::io::copy(&mut reader, atomic.writer()).with_context(|| format!("could not write {}", path.display()))?;
+    let (sha, size) = reader.finish();
+    if digest::to_hex(&sha) != file.sha256 || size != file.size {
+        bail!("the source of {} changed while it was being released; run the release again", path.display());
+    }
+    atomic.commit(mode, Replace::No)
+}
+
+/// Validates, writes and signs the feed.
+fn write_feed(path: &Path, feed: &Feed, ctx: &Run) -> Result<()> {
+    feed.validate().with_context(|| format!("refusing to write an invalid feed to {}", path.display()))?;
+    let bytes = feed.to_bytes();
+    let comment = format!("sea feed name={} channel={} releases={}", feed.name, feed.channel, feed.releases.len());
+    let sig = ctx.key.sign(&bytes[..], &comment)?;
+    output::write_bytes(path, &bytes, 0o644)?;
+    output::write_bytes(&minisig_path(path), sig.as_bytes(), 0o644)
+}
+
+fn artifact_name(m: &sea_payload::Manifest) -> String {
+    format!("{}-{}-{}.sea", m.name, m.version, m.platform)
+}
+
+fn stub_name(m: &sea_payload::Manifest) -> String {
+    format!("sea-launcher-{}-{}", m.launcher_version, m.platform)
+}
+
+fn minisig_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".minisig");
+    PathBuf::from(name)
+}
+
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = fs::File::open(path).with_context(|| format!("could not read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("could not read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than the {limit} bytes a feed may have", path.display());
+    }
+    Ok(bytes)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,168 @@
+//! `sea-pack verify`, and the integrity checks that `inspect`, `extract` and `release` share.
+//!
+//! # What is checked
+//! 1. the trailer (magic, own checksum, section lengths against the file size) and the manifest
+//!    (SHA-256 from the trailer, then parsed and validated) — [`Package::open`];
+//! 2. the whole payload against its SHA-256, and the index against the manifest's digest, and
+//!    the index's totals against the manifest;
+//! 3. the signature over the manifest bytes (which carry both digests, so it covers everything
+//!    but the stub): with `--public-key`, a signature by that key is required; without, a
+//!    signed binary is checked against the key baked into it. A binary with a baked-in key but no
+//!    signature is an error too, because its launcher refuses to run an unsigned payload.
+//!
+//! The first failure is reported in one line naming the file and what is wrong.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use sea_payload::Package;
+use sea_payload::index::Index;
+use sea_payload::package::SignatureStatus;
+
+use crate::cli::VerifyArgs;
+use crate::sign;
+
+/// Where the key a signature was checked with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySource {
+    /// `--public-key`.
+    Given,
+    /// The manifest's `update.public_key`.
+    BakedIn,
+}
+
+/// What is known about a package's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Signature {
+    /// No signature, and no key that wants one.
+    Unsigned,
+    /// A signature, but no key to check it with.
+    Unverified,
+    /// No signature, although the binary trusts a key: its launcher will refuse the payload.
+    Missing { key: String },
+    /// Checked.
+    Verified { key: String, source: KeySource, trusted_comment: String },
+}
+
+/// A package whose digests were checked.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// The package.
+    pub(crate) package: Package,
+    /// Its index.
+    pub(crate) index: Index,
+    /// Its signature.
+    pub(crate) signature: Signature,
+}
+
+impl Checked {
+    /// Fails unless the signature is acceptable to the binary's own launcher.
+    pub(crate) fn require_acceptable(&self) -> Result<()> {
+        if let Signature::Missing { key } = &self.signature {
+            bail!(
+                "{}: the payload is not signed, but the binary trusts the public key {key}, so its launcher \
+                 refuses to run it; rebuild with --sign-key",
+                self.package.path().display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Opens `path` and checks its digests and signature (see the module docs); `public_key` is a
+/// `--public-key` value.
+pub(crate) fn check(path: &Path, public_key: Option<&str>) -> Result<Checked> {
+    let package = Package::open(path)?;
+    package.verify_payload()?;
+    let index = package.read_index()?;
+    check_index(&package, &index)?;
+    let given = public_key.map(sign::resolve_public_key).transpose()?;
+    let signature = check_signature(&package, given.as_deref())?;
+    Ok(Checked { package, index, signature })
+}
+
+/// The index must describe what the manifest declares.
+fn check_index(package: &Package, index: &Index) -> Result<()> {
+    let manifest = package.manifest();
+    if index.entries.len() as u64 != manifest.entries || index.unpacked_size() != manifest.unpacked_size {
+        bail!(
+            "{}: the index lists {} entries of {} bytes but the manifest declares {} of {}: the file is corrupt",
+            package.path().display(),
+            index.entries.len(),
+            index.unpacked_size(),
+            manifest.entries,
+            manifest.unpacked_size
+        );
+    }
+    Ok(())
+}
+
+fn check_signature(package: &Package, given: Option<&str>) -> Result<Signature> {
+    let baked = package.manifest().update.public_key.clone();
+    if let (Some(given), Some(baked)) = (given, &baked)
+        && given != baked
+    {
+        bail!(
+            "{}: --public-key {given} is not the key baked into the binary ({baked}), whose launcher checks \
+             its payload with the baked-in key",
+            package.path().display()
+        );
+    }
+    let (key, source) = match (given, baked) {
+        (Some(key), _) => (key.to_owned(), KeySource::Given),
+        (None, Some(key)) if package.signature().is_some() => (key, KeySource::BakedIn),
+        (None, Some(key)) => return Ok(Signature::Missing { key }),
+        (None, None) if package.signature().is_some() => return Ok(Signature::Unverified),
+        (None, None) => return Ok(Signature::Unsigned),
+    };
+    match package.check_signature(Some(&key)) {
+        Ok(SignatureStatus::Verified(trusted_comment)) => Ok(Signature::Verified { key, source, trusted_comment }),
+        Ok(_) => Err(anyhow!("{}: the signature was not checked", package.path().display())),
+        Err(e) => Err(match source {
+            KeySource::Given => anyhow!("{e} (checked with --public-key {key})"),
+            KeySource::BakedIn => anyhow!("{e} (checked with the public key baked into the binary, {key})"),
+        }),
+    }
+}
+
+/// Runs `verify`: prints what was checked on `out`.
+pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
+    let checked = check(&args.binary, args.public_key.as_deref())?;
+    checked.require_acceptable()?;
+    report(&checked, out).context("could not write to stdout")
+}
+
+fn report(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
+    let package = &checked.package;
+    let manifest = package.manifest();
+    writeln!(
+        out,
+        "ok  trailer and manifest (sha256 {})",
+        sea_payload::digest::to_hex(&package.trailer().manifest_sha256)
+    )?;
+    writeln!(out, "ok  payload: {} bytes, sha256 {}", manifest.payload.size, manifest.payload.sha256)?;
+    writeln!(out, "ok  index: {} entries, sha256 {}", checked.index.entries.len(), manifest.index.sha256)?;
+    match &checked.signature {
+        Signature::Verified { key, source, trusted_comment } => {
+            let whose = match source {
+                KeySource::Given => "--public-key",
+                KeySource::BakedIn => "the baked-in public key",
+            };
+            writeln!(out, "ok  signature by {whose} {key} (trusted comment: {trusted_comment})")?;
+        }
+        Signature::Unverified => {
+            writeln!(out, "--  signature present but not checked: no key baked in; pass --public-key to check it")?
+        }
+        Signature::Unsigned => writeln!(out, "--  not signed")?,
+        Signature::Missing { .. } => {}
+    }
+    writeln!(
+        out,
+        "verified {}: {} {} ({})",
+        package.path().display(),
+        manifest.name,
+        manifest.version,
+        manifest.platform
+    )
+}
