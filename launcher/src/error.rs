@@ -80,9 +80,12 @@ impl LauncherError {
             LauncherError::Extract(ExtractError::Package(_)) => code::DATAERR,
             LauncherError::Extract(ExtractError::NoExec { .. }) => code::CANNOT_EXECUTE,
             LauncherError::Extract(_) => code::IOERR,
-            LauncherError::Update(crate::update::UpdateError::Io { .. } | crate::update::UpdateError::Extract(_)) => {
-                code::IOERR
-            }
+            LauncherError::Update(
+                crate::update::UpdateError::Io { .. }
+                | crate::update::UpdateError::Extract(_)
+                | crate::update::UpdateError::DiskFull { .. }
+                | crate::update::UpdateError::NoSpace { .. },
+            ) => code::IOERR,
             LauncherError::Select(_) | LauncherError::Update(_) => code::UNAVAILABLE,
             LauncherError::Spawn(e) if e.is_not_found() => code::NOT_FOUND,
             LauncherError::Spawn(_) => code::CANNOT_EXECUTE,

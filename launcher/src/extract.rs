@@ -35,8 +35,8 @@ use crate::tree::{self, TreePaths};
 const EXTRACT_WAIT: Duration = Duration::from_secs(600);
 /// Payloads above this show a progress bar (when stderr is a terminal).
 const PROGRESS_THRESHOLD: u64 = 32 * 1024 * 1024;
-/// Free space kept in reserve beyond the payload's own size.
-const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
+/// Free space kept in reserve beyond the payload's own size (its files rounded up to blocks).
+const SPACE_MARGIN: u64 = 1024 * 1024;
 
 /// How to extract.
 #[derive(Debug, Clone, Copy)]

@@ -8,4 +8,3 @@ mod launch;
 mod pack;
 mod release;
 mod update;
-

@@ -136,14 +136,16 @@ fn sign(key_file: &Path, data: &[u8]) -> String {
     minisign::sign(None, &sk, data, Some("test"), None).expect("sign").into_string()
 }
 
-fn assert_failed_cleanly(w: &World, out: &Output, needle: &str, v1: &Path, trees_before: &[String]) {
+/// The update failed with a clear message naming `needle`, installed nothing (only 1.0.0's own
+/// tree exists), left no temporary tree, and 1.0.0 still runs.
+fn assert_failed_cleanly(w: &World, out: &Output, needle: &str, v1: &Path) {
     let (_, stderr) = text(out);
     assert!(!out.status.success(), "the update should have failed");
     assert_ne!(out.status.code(), Some(75));
     assert!(stderr.starts_with("hello: "), "{stderr}");
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(w.trees(), trees_before, "nothing was installed");
+    assert!(w.trees().iter().all(|t| t.starts_with("1.0.0-")), "nothing was installed: {:?}", w.trees());
     assert_eq!(w.first_line(v1), "hello 1.0.0", "the version in use keeps working");
     let leftovers: Vec<String> = names(&w.pkg()).into_iter().filter(|n| n.contains(".tmp-")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
@@ -195,14 +197,13 @@ fn unreachable_failing_and_hanging_feeds_are_clear_errors() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let before = w.trees();
     w.server.fault("stable.json", Fault::Status(404));
-    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 404", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 404", &v1);
     w.server.fault("stable.json", Fault::Status(500));
-    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 500", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "HTTP 500", &v1);
     w.server.fault("stable.json", Fault::Hang);
     let started = Instant::now();
-    assert_failed_cleanly(&w, &w.update(&v1), "timed out", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "timed out", &v1);
     assert!(started.elapsed() < Duration::from_secs(30), "the timeout applies");
     w.server.clear_faults();
     // A port nobody listens on.
@@ -219,7 +220,7 @@ fn unreachable_failing_and_hanging_feeds_are_clear_errors() {
         "bin/app",
         &["--feed", &url, "--public-key", &w.public_key, "--sign-key", &key],
     );
-    assert_failed_cleanly(&w, &w.update(&orphan), "could not connect", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&orphan), "could not connect", &v1);
 }
 
 #[test]
@@ -228,37 +229,36 @@ fn bad_feeds_are_refused() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let before = w.trees();
     let feed = w.feed.join("stable.json");
     let good = fs::read(&feed).expect("feed");
     let good_sig = fs::read(w.feed.join("stable.json.minisig")).expect("sig");
     // Invalid JSON, properly signed.
     w.write_signed(&feed, b"{\"format\": 1, \"releases\": [", &w.key);
-    assert_failed_cleanly(&w, &w.update(&v1), "not valid JSON", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "not valid JSON", &v1);
     // A modified feed with the old signature.
     let mut tampered = good.clone();
     let at = tampered.iter().position(|b| *b == b'2').expect("a digit");
     tampered[at] = b'3';
     fs::write(&feed, &tampered).expect("write");
     fs::write(w.feed.join("stable.json.minisig"), &good_sig).expect("write");
-    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1);
     // Signed by another key.
     w.write_signed(&feed, &good, &w.other_key());
-    assert_failed_cleanly(&w, &w.update(&v1), "another key", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "another key", &v1);
     // A garbage signature file.
     fs::write(&feed, &good).expect("write");
     fs::write(w.feed.join("stable.json.minisig"), "not a signature").expect("write");
-    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1);
     // Releases for another platform only.
     w.write_signed(&feed, &good, &w.key);
     w.edit_feed(None, |f| f["releases"][0]["platform"] = "darwin-arm64".into());
     let out = w.update(&v1);
     assert!(out.status.success() && text(&out).1.contains("up to date (1.0.0)"), "{}", text(&out).1);
-    assert_eq!(w.trees(), before);
+    assert!(w.trees().iter().all(|t| t.starts_with("1.0.0-")), "{:?}", w.trees());
     // The feed of another app.
     w.write_signed(&feed, &good, &w.key);
     w.edit_feed(None, |f| f["name"] = "other".into());
-    assert_failed_cleanly(&w, &w.update(&v1), "for 'other'", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "for 'other'", &v1);
 }
 
 #[test]
@@ -267,11 +267,10 @@ fn bad_downloads_are_deleted_and_nothing_is_installed() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let before = w.trees();
     let good = fs::read(w.feed.join("stable.json")).expect("feed");
     // One byte changed in transit.
     w.server.fault(".sea", Fault::Corrupt(100));
-    assert_failed_cleanly(&w, &w.update(&v1), "SHA-256 does not match", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "SHA-256 does not match", &v1);
     assert!(w.downloads().is_empty(), "{:?}", w.downloads());
     w.server.clear_faults();
     // A size that lies (the feed says one byte less than the file).
@@ -279,7 +278,7 @@ fn bad_downloads_are_deleted_and_nothing_is_installed() {
         let size = f["releases"][0]["payload"]["size"].as_u64().expect("size");
         f["releases"][0]["payload"]["size"] = (size - 1).into();
     });
-    assert_failed_cleanly(&w, &w.update(&v1), "size does not match", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "size does not match", &v1);
     assert!(w.downloads().is_empty(), "{:?}", w.downloads());
     // A wrong signature on the artifact (signed by another key, feed re-signed by ours).
     let artifact = w.sb.path("artifact");
@@ -290,7 +289,7 @@ fn bad_downloads_are_deleted_and_nothing_is_installed() {
         fs::copy(&file, &artifact).expect("copy");
         f["releases"][0]["payload"]["signature"] = sign(&w.other_key(), &fs::read(&file).expect("read")).into();
     });
-    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1);
     assert!(w.downloads().is_empty(), "{:?}", w.downloads());
 }
 
@@ -301,7 +300,6 @@ fn a_payload_of_another_app_is_refused_even_when_everything_is_signed() {
     let other = w.build_app("other", "2.0.0", "", None);
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let before = w.trees();
     // Put the other app's artifact where ours is, and make the feed describe it faithfully.
     let other_dir = w.sb.path("other-feed");
     let out = run(w
@@ -325,7 +323,7 @@ fn a_payload_of_another_app_is_refused_even_when_everything_is_signed() {
         f["releases"][0]["payload"]["sha256"] = sea_payload::digest::sha256_hex(&bytes).into();
         f["releases"][0]["payload"]["signature"] = sign(&w.key, &bytes).into();
     });
-    assert_failed_cleanly(&w, &w.update(&v1), "not what the feed describes", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "not what the feed describes", &v1);
 }
 
 #[test]
@@ -334,9 +332,8 @@ fn a_truncated_download_resumes_with_a_range_request() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let before = w.trees();
     w.server.fault(".sea", Fault::Truncate(200));
-    assert_failed_cleanly(&w, &w.update(&v1), "stopped after", &v1, &before);
+    assert_failed_cleanly(&w, &w.update(&v1), "stopped after", &v1);
     let partial: Vec<String> = w.downloads();
     assert!(partial.len() == 1 && partial[0].ends_with(".part"), "a resumable partial download is kept: {partial:?}");
     w.server.clear_faults();
@@ -393,14 +390,8 @@ fn a_feed_can_never_roll_a_client_back() {
     assert!(!w.trees().contains(&layout::tree_id(&v2)), "2.0.0 was not installed");
 }
 
-#[test]
-fn a_disk_that_fills_mid_download_leaves_nothing() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a small file system");
-        return;
-    }
-    let w = World::new();
-    let v1 = w.build("1.0.0");
+/// Version 2.0.0 with 6 MB of incompressible data.
+fn big_release(w: &World) -> PathBuf {
     let big = w.sb.app("hello-big").exec("bin/app", "#!/bin/sh\necho big\n");
     let mut seed = 11u64;
     let noise: Vec<u8> = (0..6 * 1024 * 1024)
@@ -411,30 +402,63 @@ fn a_disk_that_fills_mid_download_leaves_nothing() {
         .collect();
     fs::write(big.path().join("blob"), noise).expect("write");
     let key = w.key.to_string_lossy().into_owned();
-    let v2 = w.sb.pack(
-        big.path(),
-        "hello",
-        "2.0.0",
-        "bin/app",
-        &["--compression", "zstd:1", "--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key],
-    );
+    let flags = ["--compression", "zstd:1", "--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key];
+    let v2 = w.sb.pack(big.path(), "hello", "2.0.0", "bin/app", &flags);
     w.release(&[&v2]);
+    v2
+}
+
+#[test]
+fn a_disk_that_fills_mid_download_leaves_nothing() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    big_release(&w);
+    assert_eq!(w.first_line(&v1), "hello 1.0.0");
+    // Files may not grow past 1 MiB: the download fails with EFBIG part-way, as on a full disk.
+    let mut cmd = w.sb.cmd(&v1);
+    cmd.arg("--sea-update").env("HELLO_UPDATE_TIMEOUT", "5");
+    // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs in the child before exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 1 << 20, rlim_max: 1 << 20 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert_failed_cleanly(&w, &out, "disk filled up while downloading", &v1);
+    assert!(text(&out).1.contains("HELLO_CACHE_HOME"), "{}", text(&out).1);
+    assert!(w.downloads().is_empty(), "no half-download left: {:?}", w.downloads());
+}
+
+#[test]
+fn a_download_that_cannot_fit_is_refused_up_front() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a small file system");
+        return;
+    }
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    big_release(&w);
     let cache = w.sb.path("tiny-cache");
     fs::create_dir(&cache).expect("mkdir");
     if !run(w.sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"]).arg(&cache)).status.success() {
         eprintln!("skipped: cannot mount tmpfs");
         return;
     }
-    assert!(run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache)).status.success(), "1.0.0 fits");
+    let small = run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache).env("HELLO_AUTO_UPDATE", "0"));
     let out = run(w.sb.cmd(&v1).arg("--sea-update").env("HELLO_CACHE_HOME", &cache));
     let downloads = names(&cache.join("downloads"));
     let trees = names(&pkg_dir(&cache));
     let works = run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache));
     let _ = run(w.sb.cmd("umount").arg(&cache));
+    assert!(small.status.success(), "1.0.0 fits: {}", text(&small).1);
     let (_, stderr) = text(&out);
-    assert!(!out.status.success());
-    assert!(stderr.contains("No space left") || stderr.contains("free space"), "{stderr}");
-    assert!(downloads.is_empty(), "no half-download left: {downloads:?}");
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains("not enough free space") && stderr.contains("HELLO_CACHE_HOME"), "{stderr}");
+    assert!(downloads.is_empty(), "{downloads:?}");
     assert!(trees.iter().all(|t| !t.starts_with("2.0.0")), "{trees:?}");
     assert_eq!(text(&works).0.lines().next(), Some("hello 1.0.0"));
 }
@@ -493,29 +517,49 @@ fn the_app_can_update_itself_and_restart_into_the_new_version() {
 
 #[test]
 fn a_black_holed_feed_does_not_delay_start_or_exit() {
+    use std::io::BufRead;
     let w = World::new();
-    let v1 = w.build("1.0.0");
+    // The app announces itself at once, then lives 300 ms: long enough for the background check
+    // to reach the server, which accepts the connection and never answers.
+    let app = w.sb.app("hello-slow").exec("bin/app", "#!/bin/sh\necho started\nsleep 0.3\n");
+    let key = w.key.to_string_lossy().into_owned();
+    let flags = ["--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key];
+    let v1 = w.sb.pack(app.path(), "hello", "1.0.0", "bin/app", &flags);
     w.release(&[&v1]);
     w.server.fault("stable.json", Fault::Hang);
     let state = w.sb.app_home("hello").join("update.json");
+    assert!(run(w.sb.cmd(&v1).env("HELLO_AUTO_UPDATE", "0")).status.success(), "extracted once");
+    // (time to the app's first line, time to the launcher's exit), median of 7 runs each
     let time = |auto: &str| {
-        let mut runs: Vec<Duration> = (0..7)
-            .map(|_| {
-                let _ = fs::remove_file(&state);
-                let started = Instant::now();
-                let out = run(w.sb.cmd(&v1).env("HELLO_AUTO_UPDATE", auto));
-                assert!(out.status.success());
-                started.elapsed()
-            })
-            .collect();
-        runs.sort();
-        runs[runs.len() / 2]
+        let mut starts = Vec::new();
+        let mut exits = Vec::new();
+        for _ in 0..7 {
+            let _ = fs::remove_file(&state);
+            let began = Instant::now();
+            let mut child =
+                w.sb.cmd(&v1)
+                    .env("HELLO_AUTO_UPDATE", auto)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+            assert_eq!(line, "started\n");
+            starts.push(began.elapsed());
+            assert!(child.wait().expect("wait").success());
+            exits.push(began.elapsed());
+        }
+        starts.sort();
+        exits.sort();
+        (starts[3], exits[3])
     };
-    let off = time("0");
-    let black_holed = time("1");
-    assert!(w.server.log().iter().any(|r| r.path == "/stable.json"), "the background check did run");
+    let (start_off, exit_off) = time("0");
+    let (start_on, exit_on) = time("1");
+    assert!(w.server.log().iter().any(|r| r.path == "/stable.json"), "the background check did reach the server");
+    let slack = Duration::from_millis(50);
     assert!(
-        black_holed < off + Duration::from_millis(50),
-        "median with a black-holed feed {black_holed:?} vs {off:?} with updates off"
+        start_on < start_off + slack,
+        "start-up: {start_on:?} with a black-holed feed vs {start_off:?} with updates off"
     );
+    assert!(exit_on < exit_off + slack, "exit: {exit_on:?} with a black-holed feed vs {exit_off:?} with updates off");
 }

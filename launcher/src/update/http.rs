@@ -68,6 +68,7 @@ pub(crate) async fn download(
     artifact: &Artifact,
     part: &Path,
     progress: &dyn Fn(u64),
+    cache_var: &str,
 ) -> Result<(), UpdateError> {
     let url = artifact.url.as_str();
     let io = |what, source| UpdateError::Io { what, path: part.to_owned(), source };
@@ -91,7 +92,7 @@ pub(crate) async fn download(
         416 if have > 0 => {
             // The server has nothing past our prefix: start over.
             let _ = fs::remove_file(part);
-            return Box::pin(download(client, artifact, part, progress)).await;
+            return Box::pin(download(client, artifact, part, progress, cache_var)).await;
         }
         _ => return Err(UpdateError::Status { url: url.to_owned(), status }),
     };
@@ -111,7 +112,17 @@ pub(crate) async fn download(
         .map_err(|e| io("create", e))?;
     let mut written = start;
     progress(written);
-    while let Some(chunk) = response.chunk().await.map_err(|e| http_error(url, e))? {
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            // The connection broke off mid-body: what arrived is kept for a resumed attempt.
+            Err(e) => {
+                let _ = file.sync_all();
+                tracing::debug!(error = %e, written, "download interrupted");
+                return Err(UpdateError::Truncated { url: url.to_owned(), expected: artifact.size, found: written });
+            }
+        };
         written += chunk.len() as u64;
         if written > artifact.size {
             drop(file);
@@ -122,6 +133,9 @@ pub(crate) async fn download(
             drop(file);
             // A full disk keeps nothing: the space is what the user needs back.
             let _ = fs::remove_file(part);
+            if sea_payload::unpack::is_storage_full(&e) {
+                return Err(UpdateError::DiskFull { path: part.to_owned(), source: e, var: cache_var.to_owned() });
+            }
             return Err(io("write", e));
         }
         progress(written);

@@ -112,6 +112,12 @@ pub(crate) enum UpdateError {
     /// Replacing the executable failed.
     #[error("could not replace the executable {} ({source}); the old one still works — reinstall it to get the new launcher", path.display())]
     SelfReplace { path: PathBuf, source: io::Error },
+    /// The disk filled up while downloading.
+    #[error("the disk filled up while downloading to {} ({source}); the partial download was deleted; free some space or set {var} to another disk", path.display())]
+    DiskFull { path: PathBuf, source: io::Error, var: String },
+    /// Not enough space to download.
+    #[error("not enough free space in {} to download {needed} bytes ({available} free); free some space or set {var} to another disk", path.display())]
+    NoSpace { path: PathBuf, needed: u64, available: u64, var: String },
     /// A file operation failed.
     #[error("could not {what} {}: {source}", path.display())]
     Io { what: &'static str, path: PathBuf, source: io::Error },
@@ -375,6 +381,7 @@ impl<'a> Updater<'a> {
         };
         let part = downloads.join(format!("{name}.part"));
         let done = downloads.join(&name);
+        check_space(&downloads, artifact.size, &self.app.dirs.cache_var)?;
         for attempt in 0..2 {
             let resumed = fs::metadata(&part).is_ok_and(|m| m.len() > 0);
             let bar = self.progress_bar(artifact.size, label);
@@ -383,7 +390,7 @@ impl<'a> Updater<'a> {
                     bar.set_position(n);
                 }
             };
-            let downloaded = http::download(client, artifact, &part, &report).await;
+            let downloaded = http::download(client, artifact, &part, &report, &self.app.dirs.cache_var).await;
             if let Some(bar) = &bar {
                 bar.finish_and_clear();
             }
@@ -462,6 +469,24 @@ fn verify_file(path: &Path, artifact: &Artifact, key: &str) -> Result<(), Update
         return Err(UpdateError::DigestMismatch { url });
     }
     verifier.finalize().map_err(|_| UpdateError::ArtifactSignature { url, source: SignatureError::Mismatch })
+}
+
+/// Refuses a download that cannot fit (what is already downloaded counts as fitting).
+fn check_space(dir: &Path, size: u64, var: &str) -> Result<(), UpdateError> {
+    #[cfg(unix)]
+    if let Ok(stats) = extract::statvfs(dir)
+        && stats.available < size
+    {
+        return Err(UpdateError::NoSpace {
+            path: dir.to_owned(),
+            needed: size,
+            available: stats.available,
+            var: var.to_owned(),
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, size, var);
+    Ok(())
 }
 
 fn create_private_dir(path: &Path) -> io::Result<()> {
