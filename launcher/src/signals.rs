@@ -63,7 +63,9 @@
 //!   control-group`) reaches the app directly **and** through the launcher, because to the
 //!   launcher it is indistinguishable from a `kill` aimed at it alone: the app gets it twice.
 //! * Standard signals do not queue: two identical signals that arrive before either is handled
-//!   are merged by the kernel (for the launcher as for any process).
+//!   are merged by the kernel (for the launcher as for any process). Two different signals sent
+//!   back to back may be handled on two threads of the launcher at once and then be recorded, and
+//!   forwarded, in either order.
 //! * A terminal signal generated during the fork of the child itself (a window of tens of
 //!   microseconds, recorded as `Phase::Spawning`) is assumed to have reached the child.
 //! * macOS and the BSDs: `si_code` is not reliably set there; a record counts as sent by a process
@@ -254,6 +256,11 @@ impl SignalRelay {
         }
         self.drain();
         self.lock().backlog.pop_front()
+    }
+
+    /// Puts a record back at the front: it will be the next one [`SignalRelay::next`] returns.
+    pub(crate) fn push_front(&self, record: Record) {
+        self.lock().backlog.push_front(record);
     }
 
     /// Blocks until a signal arrives (the pipe is readable) or `timeout` passes. Returns early,

@@ -198,9 +198,15 @@ fn wait_forwarding(child: &mut Child, relay: &SignalRelay) -> io::Result<ExitSta
                     return Ok(status);
                 }
             } else if record.missed_by_app() {
-                if let Some(pid) = pid {
-                    forward(pid, record.signo);
+                let Some(pid) = pid else { continue };
+                if has_exited(pid) {
+                    // Sending it to the zombie would lose it: keep it for the next run, or for
+                    // `take_pending_termination` (a TERM that arrived as the app exited with 75
+                    // stops the launcher instead of being swallowed), then collect the status.
+                    relay.push_front(record);
+                    return child.wait();
                 }
+                forward(pid, record.signo);
             } else {
                 tracing::debug!(signo = record.signo, "not forwarded: the terminal delivered it to the app too");
             }
@@ -214,6 +220,31 @@ fn wait_forwarding(child: &mut Child, relay: &SignalRelay) -> io::Result<ExitSta
             return child.wait();
         }
     }
+}
+
+/// Whether our child `pid` has already exited, without reaping it (`WNOWAIT`): its pid stays ours.
+/// An error (which `try_wait`/`wait` will then report) counts as exited.
+fn has_exited(pid: libc::pid_t) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid) else { return true };
+    // SAFETY: `info` is a zeroed siginfo_t that waitid fills; WNOWAIT leaves the child unreaped.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        if libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) != 0 {
+            return io::Error::last_os_error().kind() != io::ErrorKind::Interrupted;
+        }
+        child_pid_of(&info) != 0
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn child_pid_of(info: &libc::siginfo_t) -> libc::pid_t {
+    // SAFETY: waitid filled the SIGCHLD member of the union, or left it zeroed (no state change).
+    unsafe { info.si_pid() }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn child_pid_of(info: &libc::siginfo_t) -> libc::pid_t {
+    info.si_pid
 }
 
 fn forward(pid: libc::pid_t, signo: i32) {
@@ -380,15 +411,19 @@ mod tests {
     #[test]
     fn a_kill_to_the_launcher_reaches_the_child_once() {
         let (_guard, relay) = relay();
-        // The child asks its parent (this test process, acting as the launcher) to forward USR1,
-        // then USR2; records are handled in order, so once USR2 arrived every USR1 has too.
+        // The child asks its parent (this test process, acting as the launcher) to forward USR1
+        // and waits for it; then it sends USR2 as a fence: records are handled in order, so once
+        // USR2 is back, any duplicate USR1 would have been forwarded before it. Builtins only
+        // (bounded busy waits), so no fork of the shell races with the signals.
         let script = r#"
             n=0; done=
             trap 'n=$((n+1))' USR1
             trap 'done=1' USR2
-            kill -USR1 $PPID; kill -USR2 $PPID
-            i=0
-            while [ -z "$done" ] && [ $i -lt 1000 ]; do sleep 0.01 & wait $!; i=$((i+1)); done
+            kill -USR1 $PPID
+            i=0; while [ $n = 0 ] && [ $i -lt 3000000 ]; do i=$((i+1)); done
+            kill -USR2 $PPID
+            i=0; while [ -z "$done" ] && [ $i -lt 3000000 ]; do i=$((i+1)); done
+            [ -n "$done" ] || exit 99
             exit $n"#;
         assert_eq!(run(&sh(script), relay).expect("run").exit, Exit::Code(1));
     }
@@ -416,7 +451,7 @@ mod tests {
         assert_eq!(relay.take_pending_termination(), None);
         // WINCH is still queued for the next app, which reports it.
         let script = r#"got=0; trap 'got=1' WINCH; i=0
-            while [ $got = 0 ] && [ $i -lt 300 ]; do sleep 0.01 & wait $!; i=$((i+1)); done; exit $got"#;
+            while [ $got = 0 ] && [ $i -lt 300000 ]; do i=$((i+1)); done; exit $got"#;
         // The child may not have set its trap when WINCH is forwarded (its default is to ignore
         // it), so this only checks that WINCH was consumed from the queue by the run.
         let _ = run(&sh(script), relay).expect("run");
@@ -439,7 +474,8 @@ mod tests {
             libc::sigaddset(&mut set, libc::SIGUSR2);
             libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
         }
-        let script = format!("grep -E '^Sig(Blk|Ign)' /proc/$$/status > '{}'", out.display());
+        // `exec`: grep reads the mask it was started with (a waiting shell blocks signals itself).
+        let script = format!("exec grep -E '^Sig(Blk|Ign)' /proc/self/status > '{}'", out.display());
         let result = run(&sh(&script), relay);
         // SAFETY: restores the mask saved above.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
