@@ -12,6 +12,11 @@ pub(crate) const PLATFORM: &str = env!("SEA_STUB_PLATFORM");
 
 /// The marker. `#[used]` keeps it through link-time optimisation although nothing reads it.
 #[used]
-static STUB_INFO: &[u8] =
-    concat!("SEA-STUB-INFO:1;version=", env!("CARGO_PKG_VERSION"), ";platform=", env!("SEA_STUB_PLATFORM"), ";\0")
-        .as_bytes();
+static STUB_INFO: &[u8] = concat!(
+    "SEA-STUB-INFO:1;version=",
+    env!("CARGO_PKG_VERSION"),
+    ";platform=",
+    env!("SEA_STUB_PLATFORM"),
+    ";\0"
+)
+.as_bytes();
