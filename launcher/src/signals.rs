@@ -522,6 +522,8 @@ mod tests {
         fields.iter().flat_map(|f| f.to_ne_bytes()).collect()
     }
 
+    // Linux si_code values (SI_KERNEL does not exist elsewhere).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn kill_is_from_a_process_and_the_terminal_is_not() {
         assert!(parse_record(&bytes([libc::SIGINT, libc::SI_USER, 42, 2])).from_process);
@@ -530,6 +532,8 @@ mod tests {
         assert!(!parse_record(&bytes([libc::SIGINT, libc::SI_KERNEL, 0, 2])).from_process);
     }
 
+    // Linux si_code values (SI_KERNEL does not exist elsewhere).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn the_app_missed_what_the_terminal_sent_while_it_did_not_exist() {
         let terminal = |phase| parse_record(&bytes([libc::SIGINT, libc::SI_KERNEL, 0, phase]));
