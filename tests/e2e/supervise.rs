@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use sea_tests::{Pty, RELAYED_SIGNALS, Sandbox, default_signals, is_running, lines, run, text, wait_child, wait_until};
+use sea_tests::{
+    KillOnDrop, Pty, RELAYED_SIGNALS, Sandbox, default_signals, is_running, lines, run, text, wait_child, wait_until,
+};
 
 /// Generous: debug builds on two shared cores.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -175,7 +177,7 @@ fn deaths_by_signal_are_mirrored() {
 #[test]
 fn each_signal_sent_to_the_launcher_reaches_the_app_exactly_once() {
     let t = Logger::new();
-    let mut launcher = t.command().spawn().expect("start launcher");
+    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
     t.wait_ready(&mut launcher);
     // One at a time, each acknowledged before the next: the launcher handles records in order, so
     // a duplicate of one signal would be forwarded before the next signal is.
@@ -202,7 +204,7 @@ fn ctrl_c_typed_in_a_terminal_reaches_the_app_exactly_once() {
     // several rounds.
     cmd.env("SEA_T_SPIN", "1");
     pty.attach(&mut cmd);
-    let mut launcher = cmd.spawn().expect("start launcher on a pty");
+    let mut launcher = KillOnDrop(cmd.spawn().expect("start launcher on a pty"));
     t.wait_ready(&mut launcher);
 
     for round in 1..=5 {
@@ -223,7 +225,7 @@ fn ctrl_c_typed_in_a_terminal_reaches_the_app_exactly_once() {
 #[test]
 fn sigkill_to_the_launcher_leaves_no_running_app() {
     let t = Logger::new();
-    let mut launcher = t.command().spawn().expect("start launcher");
+    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
     let app = t.wait_ready(&mut launcher);
     assert!(is_running(app));
     kill(launcher.id(), libc::SIGKILL);

@@ -323,3 +323,30 @@ impl Pty {
         assert_eq!(usize::try_from(n).ok(), Some(bytes.len()), "write to pty: {}", std::io::Error::last_os_error());
     }
 }
+
+/// A child process that is killed (`SIGKILL`) and reaped when dropped, so a failing test leaves
+/// nothing running (a launcher's app follows it through the parent-death signal on Linux).
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
