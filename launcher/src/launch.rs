@@ -74,6 +74,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         path: app.process.exe_path.clone(),
         source: e,
     })?;
+    tracing::debug!(ignored = ?relay.ignored(), "signal relay installed; ignored signals stay ignored");
     let mut session = Session {
         app,
         args: app.process.args.clone(),
@@ -88,8 +89,13 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
     };
     let restart_file = app.dirs.restart.join(format!("{}.json", app.process.pid));
     // A file left by a dead launcher that had our pid must not be taken for the app's request.
-    let _ = std::fs::remove_file(&restart_file);
+    let _ = restart::clear(&restart_file);
     loop {
+        // A terminating signal that arrived while no app was running (between restarts) ends
+        // the launcher the way it would have ended the app.
+        if let Some(signo) = relay.take_pending_termination() {
+            signals::die_of(signo);
+        }
         let target = session.prepare()?;
         let spawn = session.spawn_spec(&target, &restart_file);
         let background_started = &mut session.background_started;
@@ -104,10 +110,8 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
             Ok(outcome) => {
                 session.record_health(&target, result_of(outcome.exit, outcome.ran_for));
                 if outcome.exit != Exit::Code(restart::EXIT_CODE) {
+                    let _ = restart::clear(&restart_file);
                     supervise::mirror(outcome.exit);
-                }
-                if let Some(signo) = relay.take_pending_termination() {
-                    signals::die_of(signo);
                 }
                 session.restart(&restart_file)?;
             }

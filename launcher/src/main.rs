@@ -100,7 +100,7 @@ fn clone_file(process: &Process) -> std::fs::File {
 /// The executable carries no valid payload: the bare stub, or a damaged packed file.
 fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
     let me = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
-    if matches!(error.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic | TrailerError::TooSmall { .. })) {
+    if matches!(*error.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic | TrailerError::TooSmall { .. })) {
         fail(
             &me,
             &format!(

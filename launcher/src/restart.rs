@@ -1,73 +1,419 @@
-//! SHIM — replaced by the supervision branch.
+//! Exit code 75: the app asks to be started again, optionally with new arguments, directory,
+//! environment or version (a freshly installed update, typically).
+//!
+//! # Implementation
+//!
+//! The app writes a small JSON object to `<PREFIX>_RESTART_FILE` (`<home>/restart/<launcher
+//! pid>.json`, in the 0700 home) and exits with 75:
+//! `{"args": ["..."], "cwd": "/abs", "env": {"K": "V"}, "version": "1.2.3"}`, every field optional.
+//! [`take`] reads it and deletes it — also when it is malformed, so a bad file is reported once
+//! and never read again — and validates everything that would otherwise fail later in a less
+//! clear way: NUL bytes (cannot be passed to `exec`), environment names that are empty or contain
+//! `=`, a relative `cwd` (relative to what?), a version that is not semver. Unknown fields are
+//! ignored, so an app written for a newer launcher still restarts. A file over 1 MiB is refused
+//! without being read.
+//!
+//! [`StormGuard`] caps the loop: more than [`MAX_RESTARTS`] restarts within [`WINDOW`] means
+//! the app is stuck (or a bug restarts it forever); the launcher stops with a clear error and 75.
+//!
+//! # Limitations
+//!
+//! JSON strings are Unicode: arguments, paths and values that are not valid UTF-8 cannot be
+//! requested.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub(crate) const EXIT_CODE: i32 = 75;
+/// The largest restart file accepted.
+pub(crate) const MAX_FILE_LEN: u64 = 1024 * 1024;
+
+/// At most this many restarts within [`WINDOW`].
 pub(crate) const MAX_RESTARTS: usize = 10;
+/// The exit code by which the app asks to be restarted.
+pub(crate) const EXIT_CODE: i32 = 75;
+
+/// The window of the restart cap.
 pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Default)]
+/// A valid restart request. Every field is optional in the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RestartRequest {
+    /// Replaces the user's arguments (the manifest's fixed arguments stay in front).
     pub(crate) args: Option<Vec<OsString>>,
+    /// The working directory of the next run (absolute).
     pub(crate) cwd: Option<PathBuf>,
+    /// Added to the app's environment.
     pub(crate) env: BTreeMap<OsString, OsString>,
+    /// Pins the version of the next run.
     pub(crate) version: Option<semver::Version>,
 }
 
+/// A restart file that could not be used. The file has been deleted (unless [`Delete`] says it
+/// could not be).
+///
+/// [`Delete`]: RestartFileError::Delete
 #[derive(Debug, thiserror::Error)]
-#[error("malformed restart file {}: {reason}", path.display())]
-pub(crate) struct RestartFileError {
-    path: PathBuf,
-    reason: String,
+pub(crate) enum RestartFileError {
+    /// It exists but could not be opened or read.
+    #[error("could not read the restart file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Not a regular file (a directory, a FIFO, …).
+    #[error("the restart file {} is not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Larger than [`MAX_FILE_LEN`].
+    #[error("the restart file {} is too large ({len} bytes; at most {MAX_FILE_LEN})", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// Not JSON, not an object, or a field of the wrong type.
+    #[error("the restart file {} is malformed: {reason}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column when the JSON parser knows them.
+        reason: String,
+    },
+    /// A field has the right type but a value that cannot be used.
+    #[error("the restart file {} has an invalid {field}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which field (`args[2]`, `env.FOO`, `cwd`, `version`).
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// It could not be deleted (it would be read again at the next restart).
+    #[error("could not delete the restart file {}: {source}", path.display())]
+    Delete {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
-#[derive(serde::Deserialize)]
-struct Raw {
+/// The restart loop ran away.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the app asked to restart {count} times within {} s (at most {MAX_RESTARTS} allowed); stopping — it is probably stuck in a restart loop",
+    WINDOW.as_secs()
+)]
+pub(crate) struct RestartStorm {
+    /// Restarts within the window, this one included.
+    pub(crate) count: usize,
+}
+
+/// The file as JSON; validated into a [`RestartRequest`].
+#[derive(Debug, serde::Deserialize)]
+struct RawRequest {
+    #[serde(default)]
     args: Option<Vec<String>>,
+    #[serde(default)]
     cwd: Option<String>,
+    #[serde(default)]
     env: Option<BTreeMap<String, String>>,
-    version: Option<semver::Version>,
+    #[serde(default)]
+    version: Option<String>,
 }
 
+/// Reads and deletes the restart file at `path`. `Ok(None)` if there is none.
+///
+/// The file is deleted whether or not it is valid, so a malformed file is reported once; the
+/// caller reports the error and restarts with the previous arguments.
 pub(crate) fn take(path: &Path) -> Result<Option<RestartRequest>, RestartFileError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RestartFileError { path: path.to_owned(), reason: e.to_string() }),
+    let bytes = match read_limited(path) {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => return Ok(None),
+        Err(e) => Err(e),
     };
-    let _ = std::fs::remove_file(path);
-    let raw: Raw = serde_json::from_slice(&bytes)
-        .map_err(|e| RestartFileError { path: path.to_owned(), reason: e.to_string() })?;
-    Ok(Some(RestartRequest {
-        args: raw.args.map(|a| a.into_iter().map(OsString::from).collect()),
-        cwd: raw.cwd.map(PathBuf::from),
-        env: raw.env.unwrap_or_default().into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-        version: raw.version,
-    }))
+    clear(path).map_err(|source| RestartFileError::Delete { path: path.to_owned(), source })?;
+    parse(path, &bytes?).map(Some)
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("restart storm")]
-pub(crate) struct RestartStorm;
+/// Deletes a restart file if there is one (a stale file of an earlier launcher that had the same
+/// pid, or one the app wrote without exiting with 75).
+pub(crate) fn clear(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
 
-#[derive(Debug)]
+/// The file's bytes, `None` if it does not exist. Refuses non-regular and oversized files without
+/// reading them.
+fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, RestartFileError> {
+    let read_err = |source| RestartFileError::Read { path: path.to_owned(), source };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read_err(e)),
+    };
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(RestartFileError::NotAFile { path: path.to_owned() });
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(RestartFileError::TooLarge { path: path.to_owned(), len: meta.len() });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow after the metadata was read: never read more than the limit allows.
+    file.take(MAX_FILE_LEN + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > MAX_FILE_LEN {
+        return Err(RestartFileError::TooLarge { path: path.to_owned(), len });
+    }
+    Ok(Some(bytes))
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<RestartRequest, RestartFileError> {
+    let malformed = |reason: String| RestartFileError::Malformed { path: path.to_owned(), reason };
+    let invalid = |field: String, reason: &str| RestartFileError::Invalid {
+        path: path.to_owned(),
+        field,
+        reason: reason.to_owned(),
+    };
+    // serde also accepts a struct written as a JSON array; the format is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(malformed("expected a JSON object like {\"args\": [\"...\"]}".to_owned()));
+    }
+    let raw: RawRequest = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+
+    let args = match raw.args {
+        None => None,
+        Some(args) => {
+            if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+                return Err(invalid(format!("args[{i}]"), "contains a NUL byte"));
+            }
+            Some(args.into_iter().map(OsString::from).collect())
+        }
+    };
+    let cwd = match raw.cwd {
+        None => None,
+        Some(cwd) if cwd.contains('\0') => return Err(invalid("cwd".into(), "contains a NUL byte")),
+        Some(cwd) if !Path::new(&cwd).is_absolute() => {
+            return Err(invalid("cwd".into(), &format!("{cwd:?} is not an absolute path")));
+        }
+        Some(cwd) => Some(PathBuf::from(cwd)),
+    };
+    let mut env = BTreeMap::new();
+    for (name, value) in raw.env.unwrap_or_default() {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(invalid(format!("env name {name:?}"), "must be non-empty, without '=' or NUL"));
+        }
+        if value.contains('\0') {
+            return Err(invalid(format!("env.{name}"), "contains a NUL byte"));
+        }
+        env.insert(OsString::from(name), OsString::from(value));
+    }
+    let version = match raw.version {
+        None => None,
+        Some(text) => Some(
+            semver::Version::parse(&text)
+                .map_err(|e| invalid("version".into(), &format!("{text:?} is not a semantic version ({e})")))?,
+        ),
+    };
+    Ok(RestartRequest { args, cwd, env, version })
+}
+
+/// Counts restarts in a sliding window of [`WINDOW`].
+#[derive(Debug, Default)]
 pub(crate) struct StormGuard {
-    starts: VecDeque<Instant>,
+    /// When each recent restart happened, oldest first.
+    recent: VecDeque<Instant>,
 }
 
 impl StormGuard {
+    /// A guard that has seen no restart.
     pub(crate) fn new() -> Self {
-        Self { starts: VecDeque::new() }
+        Self::default()
     }
 
+    /// Records a restart at `now`. `Err` when this is more than [`MAX_RESTARTS`] within
+    /// [`WINDOW`] (the 11th restart in 60 s); the caller stops with exit code 75.
     pub(crate) fn record(&mut self, now: Instant) -> Result<(), RestartStorm> {
-        while self.starts.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
-            self.starts.pop_front();
+        while self.recent.front().is_some_and(|&t| now.saturating_duration_since(t) >= WINDOW) {
+            self.recent.pop_front();
         }
-        self.starts.push_back(now);
-        if self.starts.len() > 10 { Err(RestartStorm) } else { Ok(()) }
+        self.recent.push_back(now);
+        if self.recent.len() > MAX_RESTARTS {
+            return Err(RestartStorm { count: self.recent.len() });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("sea-restart-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create scratch dir");
+            Scratch(dir)
+        }
+
+        fn file(&self, contents: impl AsRef<[u8]>) -> PathBuf {
+            let path = self.0.join("restart.json");
+            std::fs::write(&path, contents).expect("write restart file");
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn missing_file_is_no_request() {
+        let s = Scratch::new("missing");
+        assert_eq!(take(&s.0.join("nope.json")).expect("take"), None);
+    }
+
+    #[test]
+    fn full_request_is_parsed_and_the_file_deleted() {
+        let s = Scratch::new("full");
+        let path =
+            s.file(r#"{"args": ["a", "b c"], "cwd": "/tmp", "env": {"K": "v=1", "E": ""}, "version": "1.2.3-rc.1"}"#);
+        let req = take(&path).expect("take").expect("request");
+        assert_eq!(req.args, Some(vec![OsString::from("a"), OsString::from("b c")]));
+        assert_eq!(req.cwd, Some(PathBuf::from("/tmp")));
+        assert_eq!(req.env.get(&OsString::from("K")), Some(&OsString::from("v=1")));
+        assert_eq!(req.env.get(&OsString::from("E")), Some(&OsString::from("")));
+        assert_eq!(req.version, Some(semver::Version::parse("1.2.3-rc.1").expect("semver")));
+        assert!(!path.exists(), "the restart file must be deleted");
+    }
+
+    #[test]
+    fn every_field_is_optional_and_null_is_absent() {
+        let s = Scratch::new("optional");
+        for text in ["{}", " {\"args\": null, \"env\": null} ", r#"{"future": {"x": 1}}"#] {
+            let req = take(&s.file(text)).expect("take").expect("request");
+            assert_eq!(req, RestartRequest::default(), "{text}");
+        }
+        let req = take(&s.file(r#"{"args": []}"#)).expect("take").expect("request");
+        assert_eq!(req.args, Some(vec![]), "an empty list replaces the arguments with none");
+    }
+
+    #[test]
+    fn malformed_files_are_errors_and_deleted_anyway() {
+        let s = Scratch::new("malformed");
+        let cases: &[(&str, &str)] = &[
+            ("{not json", "malformed"),
+            ("", "malformed"),
+            ("[[\"a\"]]", "JSON object"),
+            ("\"args\"", "JSON object"),
+            (r#"{"args": "a b"}"#, "malformed"),
+            (r#"{"args": [1]}"#, "malformed"),
+            (r#"{"env": {"K": 1}}"#, "malformed"),
+            (r#"{"env": ["K"]}"#, "malformed"),
+            (r#"{"cwd": 5}"#, "malformed"),
+            (r#"{"args": ["a"], "args": ["b"]}"#, "duplicate"),
+            (r#"{"args": ["a\u0000b"]}"#, "args[0]"),
+            (r#"{"cwd": "/a\u0000"}"#, "NUL"),
+            (r#"{"cwd": "relative/dir"}"#, "absolute"),
+            (r#"{"env": {"A=B": "x"}}"#, "env name"),
+            (r#"{"env": {"": "x"}}"#, "env name"),
+            (r#"{"env": {"K": "x\u0000"}}"#, "env.K"),
+            (r#"{"version": "latest"}"#, "semantic version"),
+            (r#"{"version": "v1.2.3"}"#, "semantic version"),
+            ("{} trailing", "malformed"),
+        ];
+        for (text, expect) in cases {
+            let path = s.file(text);
+            let err = take(&path).expect_err(text);
+            let msg = err.to_string();
+            assert!(msg.contains(expect), "{text}: {msg}");
+            assert!(msg.contains(&path.display().to_string()), "{text}: {msg}");
+            assert!(!path.exists(), "{text}: the file must be deleted anyway");
+        }
+    }
+
+    #[test]
+    fn oversized_file_is_refused_unread_and_deleted() {
+        let s = Scratch::new("oversized");
+        let mut big = b"{\"args\": [\"".to_vec();
+        big.resize(usize::try_from(MAX_FILE_LEN).expect("fits") + 10, b'a');
+        big.extend_from_slice(b"\"]}");
+        let path = s.file(&big);
+        assert!(matches!(take(&path), Err(RestartFileError::TooLarge { .. })));
+        assert!(!path.exists());
+        // Exactly at the limit is fine.
+        let mut edge = b"{\"args\": [\"".to_vec();
+        let limit = usize::try_from(MAX_FILE_LEN).expect("fits");
+        edge.resize(limit - 3, b'a');
+        edge.extend_from_slice(b"\"]}");
+        assert_eq!(edge.len(), limit);
+        let req = take(&s.file(&edge)).expect("take").expect("request");
+        assert_eq!(req.args.expect("args")[0].len(), limit - 14);
+    }
+
+    #[test]
+    fn a_directory_is_not_a_restart_file() {
+        let s = Scratch::new("dir");
+        let path = s.0.join("restart.json");
+        std::fs::create_dir(&path).expect("mkdir");
+        assert!(matches!(take(&path), Err(RestartFileError::NotAFile { .. }) | Err(RestartFileError::Delete { .. })));
+    }
+
+    #[test]
+    fn clear_ignores_a_missing_file() {
+        let s = Scratch::new("clear");
+        clear(&s.0.join("none.json")).expect("missing is fine");
+        let path = s.file("{}");
+        clear(&path).expect("clear");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn ten_restarts_a_minute_are_fine_the_eleventh_is_a_storm() {
+        let t0 = Instant::now();
+        let mut guard = StormGuard::new();
+        for i in 0..10 {
+            guard.record(t0 + Duration::from_secs(i)).expect("within the cap");
+        }
+        let err = guard.record(t0 + Duration::from_secs(10)).expect_err("the 11th within 60 s");
+        assert_eq!(err.count, 11);
+        assert!(err.to_string().contains("restart"), "{err}");
+    }
+
+    #[test]
+    fn restarts_older_than_the_window_do_not_count() {
+        let t0 = Instant::now();
+        let mut guard = StormGuard::new();
+        for i in 0..10 {
+            guard.record(t0 + Duration::from_secs(i * 5)).expect("within the cap");
+        }
+        // The first restart (t0) is exactly 60 s old at t0+60: out of the window.
+        guard.record(t0 + Duration::from_secs(60)).expect("t0 left the window");
+        // Now 10 within (t0+5 .. t0+60]: one more at t0+61 is still fine (t0+5 is out? no: 56 s).
+        let err = guard.record(t0 + Duration::from_secs(61)).expect_err("11 within 60 s");
+        assert_eq!(err.count, 11);
+        // A slow restarter never trips it.
+        let mut slow = StormGuard::new();
+        for i in 0..100 {
+            slow.record(t0 + Duration::from_secs(i * 7)).expect("one every 7 s");
+        }
     }
 }

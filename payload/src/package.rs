@@ -71,15 +71,15 @@ pub enum PackageErrorKind {
 pub struct PackageError {
     /// The package file.
     pub path: PathBuf,
-    /// What went wrong.
+    /// What went wrong (boxed: the error travels through many `Result`s, most of them `Ok`).
     #[source]
-    pub kind: PackageErrorKind,
+    pub kind: Box<PackageErrorKind>,
 }
 
 impl PackageError {
     /// Whether the failure was the disk filling up during unpacking.
     pub fn is_storage_full(&self) -> bool {
-        matches!(&self.kind, PackageErrorKind::Unpack(e) if e.is_storage_full())
+        matches!(&*self.kind, PackageErrorKind::Unpack(e) if e.is_storage_full())
     }
 }
 
@@ -110,8 +110,8 @@ pub struct Package {
 impl Package {
     /// Opens the package at `path`.
     pub fn open(path: &Path) -> Result<Self, PackageError> {
-        let file =
-            File::open(path).map_err(|e| PackageError { path: path.to_owned(), kind: PackageErrorKind::Io(e) })?;
+        let file = File::open(path)
+            .map_err(|e| PackageError { path: path.to_owned(), kind: Box::new(PackageErrorKind::Io(e)) })?;
         Self::from_file(file, path.to_owned())
     }
 
@@ -121,7 +121,7 @@ impl Package {
             Ok((file_len, trailer, layout, manifest_bytes, manifest, signature)) => {
                 Ok(Self { file, path, file_len, trailer, layout, manifest_bytes, manifest, signature })
             }
-            Err(kind) => Err(PackageError { path, kind }),
+            Err(kind) => Err(PackageError { path, kind: Box::new(kind) }),
         }
     }
 
@@ -195,7 +195,7 @@ impl Package {
     }
 
     fn error(&self, kind: impl Into<PackageErrorKind>) -> PackageError {
-        PackageError { path: self.path.clone(), kind: kind.into() }
+        PackageError { path: self.path.clone(), kind: Box::new(kind.into()) }
     }
 
     /// A reader over the compressed payload.

@@ -4,7 +4,10 @@
 //! processes; tests run in parallel and clean up after themselves.
 
 mod gc;
+mod gitenv;
 mod launch;
 mod pack;
 mod release;
+mod restart;
+mod supervise;
 mod update;

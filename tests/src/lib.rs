@@ -260,3 +260,165 @@ impl Sandbox {
         (path, key)
     }
 }
+
+/// Polls `check` every 10 ms until it returns `Some`, or `timeout` passes (then `None`).
+/// Tests wait for conditions with a deadline instead of sleeping for a fixed time.
+pub fn wait_until<T>(timeout: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit within `timeout`; kills it (and panics) if it does not.
+pub fn wait_child(child: &mut std::process::Child, timeout: std::time::Duration) -> std::process::ExitStatus {
+    match wait_until(timeout, || child.try_wait().unwrap()) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} did not exit within {timeout:?}", child.id());
+        }
+    }
+}
+
+/// The signals a launcher relays to its app.
+pub const RELAYED_SIGNALS: [(&str, i32); 7] = [
+    ("INT", libc::SIGINT),
+    ("TERM", libc::SIGTERM),
+    ("HUP", libc::SIGHUP),
+    ("QUIT", libc::SIGQUIT),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("WINCH", libc::SIGWINCH),
+];
+
+/// Starts `cmd` with the relayed signals at their default action. A test runner started in the
+/// background of a non-interactive shell inherits `SIGINT`/`SIGQUIT` ignored, and `nohup` ignores
+/// `SIGHUP`; the launcher rightly keeps such signals ignored, which would defeat signal tests.
+pub fn default_signals(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec; only `signal` (async-signal-safe) is called.
+    unsafe {
+        cmd.pre_exec(|| {
+            for (_, signo) in RELAYED_SIGNALS {
+                libc::signal(signo, libc::SIG_DFL);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Whether process `pid` is running: it exists and is not a zombie (a zombie no longer runs; it
+/// only waits for a parent, possibly a container's init that never reaps, to collect it).
+pub fn is_running(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks existence and permission.
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself contain spaces.
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => !cfg!(target_os = "linux"),
+    }
+}
+
+/// Lines of a text file (empty if it does not exist yet).
+pub fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).map(|s| s.lines().map(str::to_owned).collect()).unwrap_or_default()
+}
+
+/// A pseudo-terminal: the master stays with the test, the slave becomes a process's controlling
+/// terminal (see [`Pty::attach`]).
+#[derive(Debug)]
+pub struct Pty {
+    master: std::os::fd::OwnedFd,
+    slave: std::os::fd::OwnedFd,
+}
+
+impl Pty {
+    /// Opens a new pseudo-terminal pair with the kernel's default settings (`ISIG` on, so `^C`
+    /// makes the terminal send `SIGINT` to its foreground process group).
+    pub fn open() -> Pty {
+        use std::os::fd::FromRawFd;
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: out-pointers to two ints; null name/termios/winsize are allowed.
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        for fd in [master, slave] {
+            // SAFETY: fcntl on descriptors we just opened (keeps them out of unrelated children).
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        // SAFETY: openpty returned two open descriptors that nothing else owns.
+        unsafe {
+            Pty { master: std::os::fd::OwnedFd::from_raw_fd(master), slave: std::os::fd::OwnedFd::from_raw_fd(slave) }
+        }
+    }
+
+    /// Runs `cmd` as the leader of a new session whose controlling terminal is this pty, with the
+    /// pty as its stdin, stdout and stderr: it and its children form the foreground process group,
+    /// as a program started from an interactive shell does.
+    pub fn attach(&self, cmd: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        for stdio in 0..3 {
+            let fd = std::process::Stdio::from(self.slave.try_clone().unwrap());
+            match stdio {
+                0 => cmd.stdin(fd),
+                1 => cmd.stdout(fd),
+                _ => cmd.stderr(fd),
+            };
+        }
+        // SAFETY: between fork and exec; setsid and ioctl are async-signal-safe. stdin is the
+        // slave by then (std sets up stdio before running pre_exec hooks).
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// Types `bytes` at the terminal (`b"\x03"` is Ctrl-C).
+    pub fn type_bytes(&self, bytes: &[u8]) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `bytes` is valid for its length; the master is open.
+        let n = unsafe { libc::write(self.master.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        assert_eq!(usize::try_from(n).ok(), Some(bytes.len()), "write to pty: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// A child process that is killed (`SIGKILL`) and reaped when dropped, so a failing test leaves
+/// nothing running (a launcher's app follows it through the parent-death signal on Linux).
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

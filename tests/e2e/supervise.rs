@@ -1,0 +1,276 @@
+//! Supervision: exit codes and deaths mirrored, signals forwarded exactly once (and a terminal's
+//! Ctrl-C not forwarded a second time), no orphan when the launcher is killed, the app's
+//! environment.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use sea_tests::{
+    KillOnDrop, Pty, RELAYED_SIGNALS, Sandbox, default_signals, is_running, lines, run, text, wait_child, wait_until,
+};
+
+/// Generous: debug builds on two shared cores.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An app that logs every relayed signal it receives (one line per handler call) to
+/// `$SEA_T_DIR/log`, announces itself by writing its pid to `$SEA_T_DIR/ready` once its handlers
+/// are installed, and exits 0 when `$SEA_T_DIR/stop` appears.
+///
+/// In C rather than `sh` on purpose: a shell runs a trap once for any number of deliveries that
+/// arrive before it gets to it, which would hide a duplicate sent microseconds after the first
+/// (exactly what a terminal's Ctrl-C plus a wrong forward looks like). A C handler runs once per
+/// delivery. `cc` is there wherever these tests link.
+const SIGNAL_LOGGER_C: &str = r#"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_fd = -1;
+
+static void on_signal(int sig) {
+    const char *line = "OTHER\n";
+    switch (sig) {
+    case SIGINT: line = "INT\n"; break;
+    case SIGTERM: line = "TERM\n"; break;
+    case SIGHUP: line = "HUP\n"; break;
+    case SIGQUIT: line = "QUIT\n"; break;
+    case SIGUSR1: line = "USR1\n"; break;
+    case SIGUSR2: line = "USR2\n"; break;
+    case SIGWINCH: line = "WINCH\n"; break;
+    }
+    ssize_t ignored = write(log_fd, line, strlen(line));
+    (void)ignored;
+}
+
+int main(void) {
+    const char *dir = getenv("SEA_T_DIR");
+    char path[4096], tmp[4096];
+    if (!dir) return 2;
+    snprintf(path, sizeof path, "%s/log", dir);
+    log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return 2;
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        if (sigaction(sigs[i], &sa, 0) != 0) return 2;
+    snprintf(tmp, sizeof tmp, "%s/ready.tmp", dir);
+    snprintf(path, sizeof path, "%s/ready", dir);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return 2;
+    fprintf(f, "%d\n", (int)getpid());
+    if (fclose(f) != 0 || rename(tmp, path) != 0) return 2;
+    snprintf(path, sizeof path, "%s/stop", dir);
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    int spin = getenv("SEA_T_SPIN") != 0;
+    for (unsigned long i = 0;; i++) {
+        if ((!spin || i % 100000 == 0) && access(path, F_OK) == 0) break;
+        if (!spin) nanosleep(&pause, 0);
+    }
+    return 0;
+}
+"#;
+
+/// A packed signal logger and the directory it reports into.
+struct Logger {
+    sb: Sandbox,
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl Logger {
+    fn new() -> Logger {
+        let sb = Sandbox::new();
+        let source = sb.path("siglog.c");
+        std::fs::write(&source, SIGNAL_LOGGER_C).expect("write siglog.c");
+        let app = sb.app("siglog").file("bin/.keep", "");
+        let out = run(sb.cmd("cc").args(["-O2", "-o"]).arg(app.path().join("bin/siglog")).arg(&source));
+        assert!(out.status.success(), "cc siglog.c: {}", text(&out).1);
+        let bin = sb.pack(app.path(), "siglog", "1.0.0", "bin/siglog", &[]);
+        let dir = sb.path("t");
+        std::fs::create_dir(&dir).expect("create report dir");
+        Logger { sb, bin, dir }
+    }
+
+    fn command(&self) -> std::process::Command {
+        let mut cmd = self.sb.cmd(&self.bin);
+        cmd.env("SEA_T_DIR", &self.dir).stdin(Stdio::null());
+        default_signals(&mut cmd);
+        cmd
+    }
+
+    /// Waits for the app's readiness file; returns the app's pid.
+    fn wait_ready(&self, launcher: &mut Child) -> i32 {
+        let ready = self.dir.join("ready");
+        let pid = wait_until(TIMEOUT, || {
+            if let Ok(Some(status)) = launcher.try_wait() {
+                panic!("the launcher exited before the app was ready: {status}");
+            }
+            std::fs::read_to_string(&ready).ok().and_then(|s| s.trim().parse::<i32>().ok())
+        });
+        pid.expect("the app did not become ready")
+    }
+
+    fn count(&self, name: &str) -> usize {
+        lines(&self.dir.join("log")).iter().filter(|l| *l == name).count()
+    }
+
+    /// Waits until the app has logged `name` at least `n` times.
+    fn wait_logged(&self, name: &str, n: usize) {
+        let seen = wait_until(TIMEOUT, || (self.count(name) >= n).then_some(()));
+        assert!(seen.is_some(), "the app did not log {name} {n} time(s); log: {:?}", lines(&self.dir.join("log")));
+    }
+
+    /// Lets the app exit and checks the launcher mirrors its success.
+    fn stop(&self, launcher: &mut Child) {
+        std::fs::write(self.dir.join("stop"), "").expect("write stop file");
+        let status = wait_child(launcher, TIMEOUT);
+        assert!(status.success(), "launcher: {status}");
+    }
+}
+
+fn kill(pid: u32, signo: i32) {
+    let pid = i32::try_from(pid).expect("pid fits");
+    // SAFETY: sends a signal to the launcher process this test started.
+    assert_eq!(unsafe { libc::kill(pid, signo) }, 0, "kill: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn exit_codes_are_mirrored() {
+    let sb = Sandbox::new();
+    let app = sb.app("code").exec("bin/code", "#!/bin/sh\nexit \"$1\"\n");
+    let bin = sb.pack(app.path(), "code", "1.0.0", "bin/code", &[]);
+    for code in [0, 1, 42, 255] {
+        let out = run(sb.cmd(&bin).arg(code.to_string()));
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out).1);
+    }
+}
+
+#[test]
+fn deaths_by_signal_are_mirrored() {
+    let sb = Sandbox::new();
+    let app = sb.app("die").exec("bin/die", "#!/bin/sh\nulimit -c 0\nkill -\"$1\" $$\nsleep 10\nexit 3\n");
+    let bin = sb.pack(app.path(), "die", "1.0.0", "bin/die", &[]);
+    for (name, signo) in [("TERM", libc::SIGTERM), ("INT", libc::SIGINT), ("SEGV", libc::SIGSEGV)] {
+        let out = run(default_signals(&mut sb.cmd(&bin)).arg(name));
+        assert_eq!(out.status.signal(), Some(signo), "{name}: {} {}", out.status, text(&out).1);
+        assert!(!out.status.core_dumped(), "{name}: the launcher must not dump core");
+
+        // What a shell script sees: $? = 128+n.
+        let mut sh = sb.cmd("/bin/sh");
+        sh.args(["-c", "\"$0\" \"$1\"; echo $?"]).arg(&bin).arg(name);
+        let out = run(default_signals(&mut sh));
+        assert_eq!(text(&out).0.trim(), (128 + signo).to_string(), "{name}: {}", text(&out).1);
+    }
+    assert!(!sb.root().join("core").exists(), "no core file");
+}
+
+#[test]
+fn each_signal_sent_to_the_launcher_reaches_the_app_exactly_once() {
+    let t = Logger::new();
+    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
+    t.wait_ready(&mut launcher);
+    // One at a time, each acknowledged before the next: the launcher handles records in order, so
+    // a duplicate of one signal would be forwarded before the next signal is.
+    for (name, signo) in RELAYED_SIGNALS {
+        kill(launcher.id(), signo);
+        t.wait_logged(name, 1);
+    }
+    t.stop(&mut launcher);
+    let log = lines(&t.dir.join("log"));
+    for (name, _) in RELAYED_SIGNALS {
+        assert_eq!(t.count(name), 1, "{name} in {log:?}");
+    }
+    assert_eq!(log.len(), RELAYED_SIGNALS.len(), "{log:?}");
+}
+
+#[test]
+fn ctrl_c_typed_in_a_terminal_reaches_the_app_exactly_once() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.command();
+    // A busy app takes each delivery at once: a wrong second INT forwarded by the launcher a few
+    // microseconds after the terminal's would otherwise often be merged by the kernel with the
+    // first, still pending. Even so a duplicate is only caught in about half the rounds, hence
+    // several rounds.
+    cmd.env("SEA_T_SPIN", "1");
+    pty.attach(&mut cmd);
+    let mut launcher = KillOnDrop(cmd.spawn().expect("start launcher on a pty"));
+    t.wait_ready(&mut launcher);
+
+    for round in 1..=5 {
+        pty.type_bytes(b"\x03");
+        t.wait_logged("INT", round);
+        // Fence: USR1 sent to the launcher is forwarded after anything the launcher did about the
+        // Ctrl-C (records are handled in arrival order), so once USR1 is logged, a second INT
+        // would be too.
+        kill(launcher.id(), libc::SIGUSR1);
+        t.wait_logged("USR1", round);
+        assert_eq!(t.count("INT"), round, "Ctrl-C delivered more than once: {:?}", lines(&t.dir.join("log")));
+    }
+    t.stop(&mut launcher);
+    drop(pty);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigkill_to_the_launcher_leaves_no_running_app() {
+    let t = Logger::new();
+    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
+    let app = t.wait_ready(&mut launcher);
+    assert!(is_running(app));
+    kill(launcher.id(), libc::SIGKILL);
+    let status = wait_child(&mut launcher, TIMEOUT);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let gone = wait_until(Duration::from_secs(10), || (!is_running(app)).then_some(()));
+    if gone.is_none() {
+        // SAFETY: clean up the orphan this test made before failing.
+        unsafe { libc::kill(app, libc::SIGKILL) };
+        panic!("the app (pid {app}) still runs after its launcher was killed");
+    }
+}
+
+#[test]
+fn the_app_gets_the_launcher_environment() {
+    let sb = Sandbox::new();
+    let app = sb.app("my-app").exec("bin/show", "#!/bin/sh\nenv | grep '^MY_APP_' | sort\n");
+    let bin = sb.pack(app.path(), "my-app", "2.1.0", "bin/show", &[]);
+    let mut cmd = sb.cmd(&bin);
+    let out = run(cmd.env("MY_APP_USER_VAR", "kept"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let var = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("MY_APP_{name}=")))
+            .unwrap_or_else(|| panic!("MY_APP_{name} missing in {stdout}"))
+            .to_owned()
+    };
+    assert_eq!(var("RUN_APP"), "1");
+    assert_eq!(var("APP_VERSION"), "2.1.0");
+    assert_eq!(var("USER_VAR"), "kept");
+    let canonical = |p: &Path| p.canonicalize().expect("canonicalize");
+    assert_eq!(canonical(Path::new(&var("LAUNCHER"))), canonical(&bin));
+    assert!(Path::new(&var("PKG_DIR")).join("bin/show").is_file());
+    let pid = var("LOADER_PID");
+    let restart = sb.app_home("my-app").join("restart");
+    assert_eq!(PathBuf::from(var("RESTART_FILE")), restart.join(format!("{pid}.json")));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&restart).expect("restart dir").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    // <PREFIX>_HOME moves the home, and with it the restart file.
+    let moved = sb.path("elsewhere");
+    let out = run(sb.cmd(&bin).env("MY_APP_HOME", &moved));
+    let stdout = text(&out).0;
+    assert!(stdout.contains(&format!("MY_APP_RESTART_FILE={}/restart/", moved.display())), "{stdout}");
+}
