@@ -287,10 +287,8 @@ impl Session<'_> {
 
     /// Exit code 75: reads the restart request and prepares the next run.
     fn restart(&mut self, restart_file: &std::path::Path) -> Result<(), LauncherError> {
-        self.storm.record(Instant::now()).map_err(|_| LauncherError::RestartStorm {
-            limit: restart::MAX_RESTARTS,
-            window: restart::WINDOW.as_secs(),
-        })?;
+        // The request is consumed first, even when the storm cap then stops the loop: no restart
+        // file outlives the launcher.
         match restart::take(restart_file) {
             Ok(Some(request)) => {
                 if let Some(args) = request.args {
@@ -307,6 +305,10 @@ impl Session<'_> {
             Ok(None) => {}
             Err(e) => self.app.warn(&format!("{e}; restarting with the previous arguments")),
         }
+        self.storm.record(Instant::now()).map_err(|_| LauncherError::RestartStorm {
+            limit: restart::MAX_RESTARTS,
+            window: restart::WINDOW.as_secs(),
+        })?;
         crate::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env)
     }
 }
