@@ -131,7 +131,7 @@ cleanup() {
   else
     log "removing work trees"
     chmod -R u+rwx "$W" 2>/dev/null || true
-    nice -n 19 rm -rf "$W" "${OLD[@]}" || true
+    rm -rf "$W" "${OLD[@]}" || true
   fi
   [ $st = 0 ] || log "failed (exit $st); tools' output is in $LOG"
 }
@@ -334,6 +334,7 @@ for m in "${METHODS[@]}"; do
   fi
 done
 
+rec loadavg_unpack "$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo '?')"
 log "unpack: $REPS interleaved repetitions of: ${METHODS[*]}"
 for ((rep = 0; rep < REPS; rep++)); do
   n=${#METHODS[@]}
@@ -356,6 +357,7 @@ else
   note "no C compiler: the warm-start app is a copy of /bin/true"
 fi
 rec warm_sizes "$WARM_SIZES"
+rec loadavg_warm "$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo '?')"
 for n in $WARM_SIZES; do
   log "warm start, $n-file payload"
   flat="$W/flat-$n"

@@ -163,6 +163,7 @@ def report(raw_path, json_path):
         "git": r.s("git"), "seed": r.s("seed"), "size_mb": r.s("size_mb"),
         "unpack_reps": r.s("unpack_reps"), "hyperfine": r.s("hyperfine_params"),
         "notes": r.raw.get("note", []),
+        "loadavg_before_unpack": r.s("loadavg_unpack"), "loadavg_before_warm": r.s("loadavg_warm"),
     }
 
     # --- the tree
@@ -225,7 +226,8 @@ def report(raw_path, json_path):
         row(f"unpack_time_{key}", f"unpack wall time: {label} (median of {len(ts)})" if ts else f"unpack wall time: {label}",
             fmt(m, "s", 3), f"tar -I zstd -xf: {fmt(tar_m, 's', 3)}",
             fmt(q, "x"), "<= 1.0x", "SKIP" if skip else check(q, 1.0),
-            skip or f"all runs: {' '.join(f'{t:.3f}' for t in ts)}; tar: {' '.join(f'{t:.3f}' for t in tar_t)}",
+            skip or (f"runs (s): {' '.join(f'{t:.3f}' for t in ts)}; tar: {' '.join(f'{t:.3f}' for t in tar_t)}; "
+                     f"min/min {fmt(min(ts) / min(tar_t) if ts and tar_t else None, 'x')}"),
             values={"median_s": m, "tar_median_s": tar_m, "ratio": q, "samples_s": ts, "tar_samples_s": tar_t})
         rss = r.floats(f"unpack_{key}_rss_kb")
         peak = max(rss) * 1024 if rss else None
@@ -278,6 +280,9 @@ def report(raw_path, json_path):
     for rw in rows:
         if rw[6]:
             print(f"  {rw[0]}: {rw[6]}")
+    for phase in ("unpack", "warm"):
+        if r.s(f"loadavg_{phase}"):
+            print(f"  load average (1/5/15 min) before the {phase} measurements: {r.s(f'loadavg_{phase}')}")
     for n in r.raw.get("note", []):
         print(f"  note: {n}")
     print("  sizes in MiB (2^20 bytes); the targets' MB are read as MiB")
