@@ -19,7 +19,7 @@
 //! existing (Copilot's `inuse.<pid>.lock`) breaks after a crash and across PID namespaces.
 
 use std::fs;
-use std::io::{self, IsTerminal};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use sea_payload::unpack::{Durability, UnpackOptions};
 
 use crate::dirs::Dirs;
 use crate::lock::{self, LockError, Mode};
+use crate::progress::Progress;
 use crate::tree::{self, TreePaths};
 
 /// Longest wait for another launcher's extraction.
@@ -129,15 +130,13 @@ fn fill(package: &Package, temp: &Path, options: &ExtractOptions<'_>, cache_var:
     let bar = progress_bar(package, options);
     let report = |bytes: u64| {
         if let Some(bar) = &bar {
-            bar.set_position(bytes);
+            bar.set(bytes);
         }
     };
     let unpack_options =
         UnpackOptions { durability: Durability::Durable, progress: Some(&report), ..UnpackOptions::default() };
     let unpacked = package.unpack_to(temp, &unpack_options);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    drop(bar);
     unpacked.map_err(|source| {
         if source.is_storage_full() {
             ExtractError::DiskFull { path: temp.to_owned(), var: cache_var.to_owned(), source }
@@ -249,18 +248,12 @@ fn sync_dir(path: &Path) -> Result<(), ExtractError> {
     Ok(())
 }
 
-fn progress_bar(package: &Package, options: &ExtractOptions<'_>) -> Option<indicatif::ProgressBar> {
+fn progress_bar(package: &Package, options: &ExtractOptions<'_>) -> Option<Progress> {
     let total = package.manifest().unpacked_size;
-    if !options.progress || total < PROGRESS_THRESHOLD || !io::stderr().is_terminal() {
+    if !options.progress || total < PROGRESS_THRESHOLD {
         return None;
     }
-    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_message(format!("{}: unpacking {}", options.app, package.manifest().version));
-    Some(bar)
+    Progress::new(format!("{}: unpacking {}", options.app, package.manifest().version), total)
 }
 
 /// Refuses to start an extraction that cannot fit, and one into a `noexec` mount.

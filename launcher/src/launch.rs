@@ -99,6 +99,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         let target = session.prepare()?;
         let spawn = session.spawn_spec(&target, &restart_file);
         let background_started = &mut session.background_started;
+        // Background work starts only once the app has run a while (supervise::SETTLE).
         let outcome = supervise::run(&spawn, &relay, &mut || {
             if !*background_started {
                 *background_started = true;

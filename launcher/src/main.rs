@@ -26,10 +26,12 @@ mod launch;
 mod lock;
 mod logging;
 mod process;
+mod progress;
 mod relaunch;
 mod restart;
 mod select;
 mod signals;
+mod spawn;
 mod state;
 mod stub;
 mod supervise;
@@ -63,8 +65,8 @@ fn main() {
     let manifest = package.manifest();
     let vars = Vars::new(manifest.env_prefix());
     let log_var = vars.name(vars::LOG);
-    let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var);
     let name = manifest.name.clone();
+    let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var, &name);
     if let Some(warning) = log_warning {
         eprintln!("{name}: warning: {warning}");
     }

@@ -249,6 +249,11 @@ impl SignalRelay {
         &self.ignored
     }
 
+    /// The signals this relay installed handlers for (a child gets their default action back).
+    pub(crate) fn handled(&self) -> Vec<i32> {
+        RELAYED.iter().copied().filter(|s| !self.ignored.contains(s)).chain([libc::SIGCHLD]).collect()
+    }
+
     /// The next record in arrival order, reading the pipe when the backlog is empty.
     pub(crate) fn next(&self) -> Option<Record> {
         if let Some(record) = self.lock().backlog.pop_front() {

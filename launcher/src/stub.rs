@@ -36,10 +36,15 @@ pub(crate) fn launcher_version() -> &'static Version {
 }
 
 /// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement).
+/// The prefix searched for is a slice of our own marker, so the binary carries the marker text
+/// once: a second literal copy would be found first by `sea-pack`.
 pub(crate) fn find_version(stub: &[u8]) -> Option<Version> {
-    const PREFIX: &[u8] = b"SEA-STUB-INFO:1;";
-    let at = stub.windows(PREFIX.len()).position(|w| w == PREFIX)?;
-    parse_version(&stub[at..stub.len().min(at + 256)])
+    let ours: &[u8] = std::hint::black_box(STUB_INFO);
+    let prefix = &ours[..ours.iter().position(|b| *b == b';')? + 1];
+    stub.windows(prefix.len())
+        .enumerate()
+        .filter(|(_, w)| *w == prefix)
+        .find_map(|(at, _)| parse_version(&stub[at..stub.len().min(at + 256)]))
 }
 
 #[cfg(test)]

@@ -21,9 +21,10 @@
 //!
 //! # Implementation
 //!
-//! std's `Command` does the fork/exec (and reports exec errors with their errno); a `pre_exec`
-//! hook sets the parent-death signal and closes its race (the launcher may have died before the
-//! `prctl`: then `getppid()` no longer names it and the child gives up before `exec`). The wait loop
+//! [`crate::spawn`] starts the child the way `posix_spawn` does (a vfork-style clone that execs at
+//! once), setting the parent-death signal and closing its race in the child (the launcher may
+//! have died before the `prctl`: then `getppid()` no longer names it and the child gives up before
+//! `exec`). The wait loop
 //! blocks in `poll(2)` on the relay's self-pipe and acts on each record in arrival order: `SIGCHLD`
 //! → `waitpid(pid, WNOHANG)`; another signal the app missed → `kill(pid, signo)`. It also checks the
 //! child after every wake-up and at least every [`CHECK_INTERVAL`], so a lost wake-up cannot hang
@@ -40,15 +41,19 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use crate::signals::{self, Phase, SignalRelay};
+use crate::spawn::ChildProcess;
 
 /// How long the wait loop sleeps at most before it checks on the child anyway.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the app must have run before the launcher's background work starts: a short command
+/// (most invocations of a CLI) finishes first and pays nothing for it.
+pub(crate) const SETTLE: Duration = Duration::from_millis(200);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -143,23 +148,11 @@ pub(crate) enum SuperviseError {
 /// docs: the Linux parent-death signal follows the spawning thread), after
 /// [`SignalRelay::install`]. `on_spawned` runs once the app has started (the launcher starts its
 /// background work there, so that work never delays the app's start).
-pub(crate) fn run(spawn: &Spawn, relay: &SignalRelay, on_spawned: &mut dyn FnMut()) -> Result<Outcome, SuperviseError> {
-    let mut command = Command::new(&spawn.program);
-    command.args(&spawn.args).env_clear().envs(&spawn.env);
-    if let Some(cwd) = &spawn.cwd {
-        command.current_dir(cwd);
-    }
-    // SAFETY: getpid has no preconditions.
-    let launcher = unsafe { libc::getpid() };
-    // SAFETY: `prepare_child` runs between fork and exec and only makes async-signal-safe calls
-    // (prctl, getppid, signal, sigemptyset, sigprocmask); it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(move || prepare_child(launcher));
-    }
-
+pub(crate) fn run(spawn: &Spawn, relay: &SignalRelay, on_settled: &mut dyn FnMut()) -> Result<Outcome, SuperviseError> {
     signals::set_phase(Phase::Spawning);
     let started = Instant::now();
-    let mut child = match command.spawn() {
+    let spawned = crate::spawn::spawn(&spawn.program, &spawn.args, &spawn.env, spawn.cwd.as_deref(), &relay.handled());
+    let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
             signals::set_phase(Phase::Idle);
@@ -168,9 +161,8 @@ pub(crate) fn run(spawn: &Spawn, relay: &SignalRelay, on_spawned: &mut dyn FnMut
     };
     signals::set_phase(Phase::Running);
     tracing::debug!(pid = child.id(), program = %spawn.program.display(), "app started");
-    on_spawned();
 
-    let status = wait_forwarding(&mut child, relay);
+    let status = wait_forwarding(&mut child, relay, started, on_settled);
     let ran_for = started.elapsed();
     signals::set_phase(Phase::Idle);
     let status =
@@ -195,11 +187,18 @@ pub(crate) fn mirror(exit: Exit) -> ! {
     }
 }
 
-/// The wait loop: act on every signal record in arrival order until the child is reaped.
-fn wait_forwarding(child: &mut Child, relay: &SignalRelay) -> io::Result<ExitStatus> {
+/// The wait loop: act on every signal record in arrival order until the child is reaped. Once
+/// the app has run for [`SETTLE`], `on_settled` runs (once).
+fn wait_forwarding(
+    child: &mut ChildProcess,
+    relay: &SignalRelay,
+    started: Instant,
+    on_settled: &mut dyn FnMut(),
+) -> io::Result<ExitStatus> {
     // The pid stays ours (a zombie keeps it) until `try_wait` has reaped it, after which this
     // function returns: nothing is ever sent to a pid we did not spawn or already reaped.
     let pid = libc::pid_t::try_from(child.id()).ok().filter(|&pid| pid > 0);
+    let mut settled = false;
     loop {
         while let Some(record) = relay.next() {
             if record.signo == libc::SIGCHLD {
@@ -223,7 +222,14 @@ fn wait_forwarding(child: &mut Child, relay: &SignalRelay) -> io::Result<ExitSta
         if let Some(status) = child.try_wait()? {
             return Ok(status);
         }
-        if let Err(e) = relay.wait(CHECK_INTERVAL) {
+        let until_settled = SETTLE.saturating_sub(started.elapsed());
+        if !settled && until_settled.is_zero() {
+            settled = true;
+            on_settled();
+            continue;
+        }
+        let timeout = if settled { CHECK_INTERVAL } else { until_settled.min(CHECK_INTERVAL) };
+        if let Err(e) = relay.wait(timeout) {
             // Cannot happen with our own pipe; without signals we can still wait.
             tracing::warn!("signal relay failed ({e}); waiting for the app without forwarding signals");
             return child.wait();
@@ -272,34 +278,6 @@ fn exit_of(status: ExitStatus) -> Exit {
         // waitpid without WUNTRACED reports only exits and deaths; keep a defined answer anyway.
         (None, None) => Exit::Code(1),
     }
-}
-
-/// Runs in the child between fork and exec. Async-signal-safe calls only; no allocation.
-fn prepare_child(launcher: libc::pid_t) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // The launcher may have died before the prctl: then the death signal will never come, and
-        // we are already an orphan. Give up before exec (std reports this and `_exit`s).
-        // SAFETY: getppid has no preconditions.
-        if unsafe { libc::getppid() } != launcher {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = launcher;
-    // std already does both; done again here so the guarantee does not rest on std internals.
-    // SAFETY: signal and sigprocmask are async-signal-safe; `set` is a local sigset.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
-    Ok(())
 }
 
 fn spawn_error(spawn: &Spawn, source: io::Error) -> SuperviseError {

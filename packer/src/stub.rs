@@ -62,9 +62,27 @@ fn carries_payload(bytes: &[u8]) -> bool {
     Trailer::parse(&raw).is_ok()
 }
 
-/// Finds the marker and returns its version and platform.
+/// Finds the marker and returns its version and platform. The marker's prefix may also occur
+/// elsewhere in a binary (code that searches for markers carries it), so every occurrence is
+/// tried and the first one that parses wins.
 fn parse_marker(bytes: &[u8]) -> Result<(Version, String)> {
-    let at = find(bytes, MARKER).context("no SEA-STUB-INFO marker found (was it built from launcher/?)")?;
+    let mut from = 0;
+    let mut first_error = None;
+    while let Some(offset) = find(&bytes[from..], MARKER) {
+        let at = from + offset;
+        match parse_marker_at(bytes, at) {
+            Ok(found) => return Ok(found),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        from = at + 1;
+    }
+    Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no SEA-STUB-INFO marker found (was it built from launcher/?)")))
+}
+
+/// Parses the marker that starts at `at`.
+fn parse_marker_at(bytes: &[u8], at: usize) -> Result<(Version, String)> {
     let rest = &bytes[at + MARKER.len()..];
     let end =
         rest.iter().take(MAX_MARKER_LEN).position(|&b| b == 0).context("the SEA-STUB-INFO marker is not terminated")?;

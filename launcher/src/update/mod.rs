@@ -27,7 +27,7 @@ mod pick;
 mod replace;
 
 use std::fs;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,6 +40,7 @@ use semver::Version;
 use crate::app::App;
 use crate::extract::{self, ExtractError, ExtractOptions};
 use crate::lock::{self, LockError, Mode};
+use crate::progress::Progress;
 use crate::select::Source;
 use crate::state::UpdateState;
 use crate::tree::TreePaths;
@@ -387,13 +388,11 @@ impl<'a> Updater<'a> {
             let bar = self.progress_bar(artifact.size, label);
             let report = |n: u64| {
                 if let Some(bar) = &bar {
-                    bar.set_position(n);
+                    bar.set(n);
                 }
             };
             let downloaded = http::download(client, artifact, &part, &report, &self.app.dirs.cache_var).await;
-            if let Some(bar) = &bar {
-                bar.finish_and_clear();
-            }
+            drop(bar);
             if let Err(e) = downloaded {
                 if !http::keep_partial(&e) {
                     let _ = fs::remove_file(&part);
@@ -420,18 +419,11 @@ impl<'a> Updater<'a> {
         Err(UpdateError::DigestMismatch { url: artifact.url.clone() })
     }
 
-    fn progress_bar(&self, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
-        if !self.interactive || !io::stderr().is_terminal() {
+    fn progress_bar(&self, total: u64, label: &str) -> Option<Progress> {
+        if !self.interactive {
             return None;
         }
-        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-        {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(format!("downloading {label}"));
-        Some(bar)
+        Progress::new(format!("{}: downloading {label}", self.app.name()), total)
     }
 }
 
