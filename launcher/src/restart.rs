@@ -6,7 +6,7 @@
 //! The app writes a small JSON object to `<PREFIX>_RESTART_FILE` (`<home>/restart/<launcher
 //! pid>.json`, in the 0700 home) and exits with 75:
 //! `{"args": ["..."], "cwd": "/abs", "env": {"K": "V"}, "version": "1.2.3"}`, every field optional.
-//! [`take`] reads it and deletes it — also when it is malformed, so a bad file is reported once
+//! [`take`] reads it and deletes it (the parsing is `sea_payload::restart`, shared with the fuzzers) — also when it is malformed, so a bad file is reported once
 //! and never read again — and validates everything that would otherwise fail later in a less
 //! clear way: NUL bytes (cannot be passed to `exec`), environment names that are empty or contain
 //! `=`, a relative `cwd` (relative to what?), a version that is not semver. Unknown fields are
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The largest restart file accepted.
-pub(crate) const MAX_FILE_LEN: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_LEN: u64 = sea_payload::restart::MAX_LEN;
 
 /// At most this many restarts within [`WINDOW`].
 pub(crate) const MAX_RESTARTS: usize = 10;
@@ -118,19 +118,6 @@ pub(crate) struct RestartStorm {
     pub(crate) count: usize,
 }
 
-/// The file as JSON; validated into a [`RestartRequest`].
-#[derive(Debug, serde::Deserialize)]
-struct RawRequest {
-    #[serde(default)]
-    args: Option<Vec<String>>,
-    #[serde(default)]
-    cwd: Option<String>,
-    #[serde(default)]
-    env: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    version: Option<String>,
-}
-
 /// Reads and deletes the restart file at `path`. `Ok(None)` if there is none.
 ///
 /// The file is deleted whether or not it is valid, so a malformed file is reported once; the
@@ -180,54 +167,21 @@ fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, RestartFileError> {
     Ok(Some(bytes))
 }
 
+/// Parses with the format crate's parser and converts to what the launcher passes to `exec`.
 fn parse(path: &Path, bytes: &[u8]) -> Result<RestartRequest, RestartFileError> {
-    let malformed = |reason: String| RestartFileError::Malformed { path: path.to_owned(), reason };
-    let invalid = |field: String, reason: &str| RestartFileError::Invalid {
-        path: path.to_owned(),
-        field,
-        reason: reason.to_owned(),
-    };
-    // serde also accepts a struct written as a JSON array; the format is an object.
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(malformed("expected a JSON object like {\"args\": [\"...\"]}".to_owned()));
-    }
-    let raw: RawRequest = serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
-
-    let args = match raw.args {
-        None => None,
-        Some(args) => {
-            if let Some(i) = args.iter().position(|a| a.contains('\0')) {
-                return Err(invalid(format!("args[{i}]"), "contains a NUL byte"));
-            }
-            Some(args.into_iter().map(OsString::from).collect())
+    use sea_payload::restart::RestartRequestError;
+    let request = sea_payload::restart::parse(bytes).map_err(|e| match e {
+        RestartRequestError::Malformed(reason) => RestartFileError::Malformed { path: path.to_owned(), reason },
+        RestartRequestError::Invalid { field, reason } => {
+            RestartFileError::Invalid { path: path.to_owned(), field, reason }
         }
-    };
-    let cwd = match raw.cwd {
-        None => None,
-        Some(cwd) if cwd.contains('\0') => return Err(invalid("cwd".into(), "contains a NUL byte")),
-        Some(cwd) if !Path::new(&cwd).is_absolute() => {
-            return Err(invalid("cwd".into(), &format!("{cwd:?} is not an absolute path")));
-        }
-        Some(cwd) => Some(PathBuf::from(cwd)),
-    };
-    let mut env = BTreeMap::new();
-    for (name, value) in raw.env.unwrap_or_default() {
-        if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return Err(invalid(format!("env name {name:?}"), "must be non-empty, without '=' or NUL"));
-        }
-        if value.contains('\0') {
-            return Err(invalid(format!("env.{name}"), "contains a NUL byte"));
-        }
-        env.insert(OsString::from(name), OsString::from(value));
-    }
-    let version = match raw.version {
-        None => None,
-        Some(text) => Some(
-            semver::Version::parse(&text)
-                .map_err(|e| invalid("version".into(), &format!("{text:?} is not a semantic version ({e})")))?,
-        ),
-    };
-    Ok(RestartRequest { args, cwd, env, version })
+    })?;
+    Ok(RestartRequest {
+        args: request.args.map(|args| args.into_iter().map(OsString::from).collect()),
+        cwd: request.cwd.map(PathBuf::from),
+        env: request.env.into_iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect(),
+        version: request.version,
+    })
 }
 
 /// Counts restarts in a sliding window of [`WINDOW`].

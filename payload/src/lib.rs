@@ -33,6 +33,7 @@ pub mod pack;
 pub mod package;
 pub mod paths;
 pub mod platform;
+pub mod restart;
 pub mod signature;
 pub mod trailer;
 pub mod unpack;
