@@ -148,14 +148,7 @@ fn ensure_dir(path: &Path, what: &'static str, var: &str) -> Result<(), DirsErro
 }
 
 fn create(path: &Path, what: &'static str, var: &str) -> Result<(), DirsError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path).map_err(|source| create_error(path, what, var, source))
+    crate::private::create_dir(path, true).map_err(|source| create_error(path, what, var, source))
 }
 
 fn create_error(path: &Path, what: &'static str, var: &str, source: io::Error) -> DirsError {

@@ -222,13 +222,7 @@ pub(crate) fn mark_update(dir: &Path) -> Result<(), ExtractError> {
 }
 
 fn create_dir(path: &Path) -> Result<(), ExtractError> {
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path).map_err(|e| ExtractError::io("create", path, e))
+    crate::private::create_dir(path, false).map_err(|e| ExtractError::io("create", path, e))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExtractError> {

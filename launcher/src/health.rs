@@ -114,17 +114,9 @@ pub(crate) fn next(before: &Health, result: RunResult, markable: bool) -> Health
 }
 
 fn write(file: &Path, health: &Health) -> io::Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)?;
+    crate::private::create_dir(file.parent().unwrap_or(Path::new(".")), true)?;
     let bytes = serde_json::to_vec(health).map_err(io::Error::other)?;
-    crate::atomic::write(file, &bytes)
+    crate::private::write(file, &bytes)
 }
 
 #[cfg(all(test, unix))]

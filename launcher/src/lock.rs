@@ -107,25 +107,12 @@ pub(crate) fn acquire(
     what: &'static str,
     on_wait: &mut dyn FnMut(),
 ) -> Result<Lock, LockError> {
-    let io_err = |source| LockError::Io { path: path.to_owned(), source };
     let start = Instant::now();
     let mut waited = false;
     let mut pause = Duration::from_millis(1);
     loop {
-        let file = open(path).map_err(io_err)?;
-        let taken = match mode {
-            Mode::Shared => file.try_lock_shared(),
-            Mode::Exclusive => file.try_lock(),
-        };
-        match taken {
-            Ok(()) => {
-                if let Some(mtime) = still_linked(&file, path).map_err(io_err)? {
-                    return Ok(Lock { file, path: path.to_owned(), mtime });
-                }
-                continue;
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        if let Some(lock) = try_acquire(path, mode)? {
+            return Ok(lock);
         }
         if start.elapsed() >= timeout {
             return Err(LockError::Timeout { path: path.to_owned(), waited: start.elapsed(), what });
@@ -139,7 +126,8 @@ pub(crate) fn acquire(
     }
 }
 
-/// Takes the lock only if nobody holds it; `None` when it is held.
+/// Takes the lock only if nobody holds it; `None` when it is held. A lock on a file that was
+/// unlinked meanwhile (by a clean-up) is dropped and the path tried again.
 pub(crate) fn try_acquire(path: &Path, mode: Mode) -> Result<Option<Lock>, LockError> {
     let io_err = |source| LockError::Io { path: path.to_owned(), source };
     loop {
@@ -153,7 +141,6 @@ pub(crate) fn try_acquire(path: &Path, mode: Mode) -> Result<Option<Lock>, LockE
                 if let Some(mtime) = still_linked(&file, path).map_err(io_err)? {
                     return Ok(Some(Lock { file, path: path.to_owned(), mtime }));
                 }
-                continue;
             }
             Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),

@@ -13,7 +13,6 @@
 //! `process`.
 
 mod app;
-mod atomic;
 mod background;
 mod dirs;
 mod error;
@@ -25,6 +24,7 @@ mod info;
 mod launch;
 mod lock;
 mod logging;
+mod private;
 mod process;
 mod progress;
 mod relaunch;

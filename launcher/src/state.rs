@@ -35,6 +35,6 @@ impl UpdateState {
     /// Writes the state atomically.
     pub(crate) fn save(&self, home: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::atomic::write(&path(home), &bytes)
+        crate::private::write(&path(home), &bytes)
     }
 }

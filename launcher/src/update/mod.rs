@@ -370,7 +370,7 @@ impl<'a> Updater<'a> {
     /// download that does not verify is deleted and fetched once more from scratch.
     async fn fetch(&self, client: &reqwest::Client, artifact: &Artifact, label: &str) -> Result<PathBuf, UpdateError> {
         let downloads = self.app.dirs.cache.join("downloads");
-        create_private_dir(&downloads).map_err(|e| UpdateError::Io {
+        crate::private::create_dir(&downloads, true).map_err(|e| UpdateError::Io {
             what: "create",
             path: downloads.clone(),
             source: e,
@@ -481,17 +481,6 @@ fn check_space(dir: &Path, size: u64, var: &str) -> Result<(), UpdateError> {
     Ok(())
 }
 
-fn create_private_dir(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path)
-}
-
 /// This install's stable random id, created on first use in `<home>/install-id`.
 fn install_id(home: &Path) -> String {
     let path = home.join("install-id");
@@ -507,6 +496,6 @@ fn install_id(home: &Path) -> String {
         raw.copy_from_slice(&digest::sha256(seed.as_bytes())[..16]);
     }
     let id = digest::to_hex(&raw);
-    let _ = crate::atomic::write(&path, id.as_bytes());
+    let _ = crate::private::write(&path, id.as_bytes());
     id
 }

@@ -1,9 +1,22 @@
-//! Writing small state files so that a reader never sees half of one: temporary sibling, fsync,
-//! rename (self-replace's rule, applied to the launcher's own state).
+//! Files and directories that are the user's alone: directories created 0700, and small state
+//! files written 0600 so that a reader never sees half of one (temporary sibling, fsync, rename:
+//! self-replace's rule, applied to the launcher's own state).
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
+
+/// Creates a directory with mode 0700 (and, with `recursive`, its missing parents likewise).
+pub(crate) fn create_dir(path: &Path, recursive: bool) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(recursive);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
 
 /// Replaces `path` with `bytes` atomically. The temporary file is removed on failure.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
