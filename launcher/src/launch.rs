@@ -13,7 +13,7 @@
 //! The shared usage lock of every tree this launcher has run is kept until the launcher exits —
 //! not only until the child exits — because an app may leave helpers running from its tree.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -58,7 +58,8 @@ struct Session<'a> {
     extra_env: BTreeMap<OsString, OsString>,
     pin: Option<(Version, String)>,
     excluded: Vec<String>,
-    held: Vec<Lock>,
+    /// Usage locks by tree id: one per tree, however many restarts.
+    held: HashMap<String, Lock>,
     storm: StormGuard,
     background_started: bool,
     warned_git: bool,
@@ -82,7 +83,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         extra_env: BTreeMap::new(),
         pin: app.pin()?,
         excluded: Vec::new(),
-        held: Vec::new(),
+        held: HashMap::new(),
         storm: StormGuard::new(),
         background_started: false,
         warned_git: false,
@@ -156,8 +157,12 @@ impl Session<'_> {
         }
     }
 
-    /// Takes the shared usage lock of a tree, creating the platform directory if needed.
+    /// Takes the shared usage lock of a tree (once per tree), creating the platform directory if
+    /// needed.
     fn lock_tree(&mut self, tree: &TreePaths) -> Result<(), LauncherError> {
+        if self.held.contains_key(&tree.id) {
+            return Ok(());
+        }
         let name = self.app.name().to_owned();
         let mut on_wait = || eprintln!("{name}: waiting for a clean-up of version {} to finish...", tree.id);
         let lock = match lock::acquire(&tree.lock, Mode::Shared, CLEANUP_WAIT, "cleaning up", &mut on_wait) {
@@ -168,7 +173,7 @@ impl Session<'_> {
             other => other?,
         };
         lock.touch(TOUCH_PERIOD);
-        self.held.push(lock);
+        self.held.insert(tree.id.clone(), lock);
         Ok(())
     }
 
