@@ -68,7 +68,7 @@ pub(crate) struct Report {
 impl Report {
     /// Ids removed.
     pub(crate) fn removed(&self) -> impl Iterator<Item = &str> {
-        self.trees.iter().filter(|d| d.outcome == "removed").map(|d| d.id.as_str())
+        self.trees.iter().filter(|d| d.outcome.starts_with("removed")).map(|d| d.id.as_str())
     }
 }
 
@@ -173,8 +173,17 @@ fn remove_tree(pkg: &Path, id: &str, min_age: Duration) -> io::Result<String> {
     {
         return Ok(format!("kept: used {} ago", human(age)));
     }
+    // Another clean-up may have removed the tree (and unlinked its lock file, which locking just
+    // created again) between our listing and our lock: then there is nothing left but that file.
     let trash = paths.trash_dir();
-    fs::rename(&paths.dir, &trash)?;
+    match fs::rename(&paths.dir, &trash) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            held.remove();
+            return Ok("removed (by another clean-up)".to_owned());
+        }
+        Err(e) => return Err(e),
+    }
     let removed = fs::remove_dir_all(&trash);
     if let Ok(Some(extract)) = lock::try_acquire(&paths.extract_lock, Mode::Exclusive) {
         extract.remove();

@@ -232,12 +232,15 @@ impl<'a> Updater<'a> {
         Outcome::UpToDate { current: self.current_version(&UpdateState::load(&self.app.dirs.home)), newest_offered }
     }
 
-    /// The newest version this client has: bundled, installed updates, highest ever verified.
+    /// The newest version this client can show as its own: installed, or ever verified.
     fn current_version(&self, state: &UpdateState) -> Version {
+        let installed = self.installed_version();
+        state.highest_verified.clone().map_or(installed.clone(), |floor| floor.max(installed))
+    }
+
+    /// The newest version installed: bundled, or a complete, eligible update tree.
+    fn installed_version(&self) -> Version {
         let mut current = self.app.manifest().version.clone();
-        if let Some(floor) = &state.highest_verified {
-            current = current.max(floor.clone());
-        }
         if let Ok(selection) = self.app.select(None, true, true) {
             for c in selection.candidates.iter().filter(|c| c.source == Source::Update && c.ineligible.is_none()) {
                 current = current.max(c.version.clone());
@@ -255,19 +258,28 @@ impl<'a> Updater<'a> {
         state.last_check = Some(now_secs());
         let _ = state.save(&self.app.dirs.home);
         let feed = self.fetch_feed(&client).await?;
+        let installed = self.installed_version();
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
         let inputs = pick::Inputs {
             platform: &self.app.manifest().platform,
-            current: &current,
+            current: &installed,
+            floor: state.highest_verified.as_ref(),
             launcher: &self.app.launcher_version,
             prerelease: feed.allows_prerelease() || !self.app.manifest().version.pre.is_empty(),
             install_id: &install_id,
         };
         let release = match pick::pick(&feed, &inputs) {
             pick::Pick::Install(release) => release.clone(),
-            pick::Pick::UpToDate { newest_offered } => return Ok(Outcome::UpToDate { current, newest_offered }),
+            pick::Pick::UpToDate { newest_offered } => {
+                self.clean_downloads(&[]);
+                return Ok(Outcome::UpToDate { current, newest_offered });
+            }
         };
+        let keep: Vec<&str> = std::iter::once(release.payload.sha256.as_str())
+            .chain(release.launcher.iter().map(|l| l.artifact.sha256.as_str()))
+            .collect();
+        self.clean_downloads(&keep);
         self.install(&client, &release, &mut state).await
     }
 
@@ -364,6 +376,21 @@ impl<'a> Updater<'a> {
         }
         package.check_signature(Some(&self.key)).map_err(UpdateError::Package)?;
         Ok(())
+    }
+
+    /// Deletes what earlier runs left in `<cache>/downloads/` except the partial downloads of the
+    /// artifacts in `keep` (which resume): under the update lock, anything else belongs to a
+    /// release that is no longer the one to install.
+    fn clean_downloads(&self, keep: &[&str]) {
+        let downloads = self.app.dirs.cache.join("downloads");
+        let Ok(listing) = fs::read_dir(&downloads) else { return };
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let sha = name.strip_suffix(".part").unwrap_or(&name);
+            if !keep.iter().any(|k| k.eq_ignore_ascii_case(sha)) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Downloads and verifies one artifact; returns its path in `<cache>/downloads/`. A resumed

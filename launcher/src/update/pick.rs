@@ -1,8 +1,9 @@
 //! Which release of a verified feed to install, if any. Pure: no I/O, unit-tested.
 //!
 //! A release qualifies when it is for this platform; newer than everything this client has
-//! (the bundled version, installed updates, and the highest version ever verified — so an old
-//! signed feed replayed by an attacker offers nothing); a pre-release only on a pre-release
+//! installed (the bundled version and complete installed updates); not older than the highest
+//! version ever verified (so an old signed feed replayed by an attacker offers nothing, while an
+//! update whose tree was lost — a cleared cache — can be installed again); a pre-release only on a pre-release
 //! channel or when the bundled version is one; runnable by this launcher, or shipping a launcher
 //! that can run it; and, under a staged rollout, offered to this install. The newest wins.
 
@@ -15,8 +16,10 @@ use semver::Version;
 pub(crate) struct Inputs<'a> {
     /// This platform.
     pub(crate) platform: &'a str,
-    /// The newest version this client already has or has verified.
+    /// The newest version this client has installed (bundled or complete update tree).
     pub(crate) current: &'a Version,
+    /// The highest version ever verified from the feed: nothing older is installed.
+    pub(crate) floor: Option<&'a Version>,
     /// This launcher's version.
     pub(crate) launcher: &'a Version,
     /// Whether pre-releases may be installed.
@@ -38,7 +41,7 @@ pub(crate) enum Pick<'a> {
 pub(crate) fn pick<'a>(feed: &'a Feed, inputs: &Inputs<'_>) -> Pick<'a> {
     let for_us = || feed.releases.iter().filter(|r| r.platform == inputs.platform);
     let best = for_us()
-        .filter(|r| r.version > *inputs.current)
+        .filter(|r| r.version > *inputs.current && inputs.floor.is_none_or(|f| r.version >= *f))
         .filter(|r| inputs.prerelease || r.version.pre.is_empty())
         .filter(|r| runnable(r, inputs.launcher))
         .filter(|r| in_rollout(r, inputs.install_id))
@@ -94,7 +97,7 @@ mod tests {
     }
 
     fn inputs<'a>(current: &'a Version, launcher: &'a Version) -> Inputs<'a> {
-        Inputs { platform: "linux-x64", current, launcher, prerelease: false, install_id: "id" }
+        Inputs { platform: "linux-x64", current, floor: None, launcher, prerelease: false, install_id: "id" }
     }
 
     fn picked(f: &Feed, i: &Inputs<'_>) -> Option<String> {
@@ -131,6 +134,19 @@ mod tests {
             Pick::UpToDate { newest_offered } => assert_eq!(newest_offered, Some(Version::new(2, 0, 0))),
             Pick::Install(r) => panic!("offered {}", r.version),
         }
+    }
+
+    #[test]
+    fn the_floor_refuses_rollbacks_but_allows_reinstalling_a_lost_update() {
+        let installed = Version::new(1, 0, 0);
+        let launcher = Version::new(0, 1, 0);
+        let floor = Version::new(2, 0, 0);
+        let mut i = inputs(&installed, &launcher);
+        i.floor = Some(&floor);
+        let f = feed(vec![release("1.5.0", "0.1.0", None, None), release("2.0.0", "0.1.0", None, None)]);
+        assert_eq!(picked(&f, &i).as_deref(), Some("2.0.0"), "the lost 2.0.0 comes back");
+        let old = feed(vec![release("1.5.0", "0.1.0", None, None)]);
+        assert_eq!(picked(&old, &i), None, "1.5.0 is below the floor");
     }
 
     #[test]
