@@ -155,9 +155,9 @@ fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
     }
     let public_key = args.public_key.as_deref().map(sign::resolve_public_key).transpose()?;
     if args.feed.is_some() && public_key.is_none() {
-        eprintln!(
-            "sea-pack: warning: --feed without --public-key: the launcher cannot verify that feed's signature, \
-             so it cannot install updates from it"
+        bail!(
+            "--feed needs --public-key: the launcher installs only releases signed by the key baked in \
+             (make one with `sea-pack keygen -o release.key` and pass --public-key release.key.pub --sign-key release.key)"
         );
     }
     Ok(UpdateSettings { feed: args.feed.clone(), public_key })
@@ -171,13 +171,10 @@ fn check_keys(update: &UpdateSettings, signer: Option<&SigningKey>) -> Result<()
             signer.path().display(),
             signer.public_base64()
         ),
-        (Some(_), None) => {
-            eprintln!(
-                "sea-pack: warning: --public-key without --sign-key: the payload is unsigned, and a launcher \
-                 that trusts a key refuses unsigned payloads; pass --sign-key"
-            );
-            Ok(())
-        }
+        (Some(_), None) => bail!(
+            "--public-key needs --sign-key: a launcher that trusts a key refuses an unsigned payload, so this \
+             binary could not even unpack itself; pass the matching --sign-key"
+        ),
         _ => Ok(()),
     }
 }

@@ -535,12 +535,18 @@ fn signed_binaries_verify_and_other_keys_fail() {
     );
     assert!(err.contains("does not match"), "{err}");
     assert!(!mismatch.exists());
-    // A baked-in key without a signature: the launcher would refuse it, so verify fails.
+    // A baked-in key without a signature would make a binary that refuses its own payload, and a
+    // feed without a key one that can never update: both are refused at build.
     let keyed_unsigned = sb.path("keyed-unsigned.bin");
-    let out = build(&sb, &app, "bin/demo", &["--public-key", &public], &keyed_unsigned);
-    assert!(out.status.success() && text(&out).1.contains("warning"), "{}", text(&out).1);
-    let err = assert_clean_error(&sea_pack(&sb, &["verify"], &keyed_unsigned), "keyed but unsigned");
-    assert!(err.contains("not signed"), "{err}");
+    let err = assert_clean_error(&build(&sb, &app, "bin/demo", &["--public-key", &public], &keyed_unsigned), "keyed");
+    assert!(err.contains("--public-key needs --sign-key"), "{err}");
+    assert!(!keyed_unsigned.exists());
+    let feed_only = sb.path("feed-only.bin");
+    let err = assert_clean_error(
+        &build(&sb, &app, "bin/demo", &["--feed", "https://example.com/x/stable.json"], &feed_only),
+        "feed without key",
+    );
+    assert!(err.contains("--feed needs --public-key"), "{err}");
 }
 
 #[test]
