@@ -258,6 +258,7 @@ class Stress:
         self.next_update = 0
         self.released: list[str] = []
         self.installed_updates: set[str] = set()
+        self.present_updates: list[str] = []
         self.started = time.monotonic()
         self.token = 0
         self.server: http.server.ThreadingHTTPServer | None = None
@@ -417,7 +418,7 @@ class Stress:
         elif choice < 0.45:
             # Its own version, an installed update (it may be removed meanwhile), or one that is
             # not there at all.
-            candidates = [binary.name.split("-", 1)[1], *sorted(self.installed_updates)[-3:]]
+            candidates = [binary.name.split("-", 1)[1], *self.present_updates]
             pin = rng.choice(candidates) if rng.random() < 0.9 else rng.choice([*self.released, "9.9.9"])
             env[f"{PREFIX}_VERSION"] = pin
         kill_after = None
@@ -895,6 +896,11 @@ class Stress:
     def one_round(self) -> None:
         self.round += 1
         rng = self.rng
+        self.present_updates = [
+            self.by_id[n].version
+            for n in self.list_pkg()
+            if n in self.by_id and self.by_id[n].update and (self.pkg / n / MANIFEST).is_file()
+        ]
         jobs = [self.app_job() for _ in range(self.args.per_round)]
         if self.cold:
             # Trees are missing: the first launchers of the round extract them; kill many of them
