@@ -36,7 +36,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sea-stress.XXXXXX")
 PID=
 cleanup() {
   local rc=$?
-  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
   if [ "$KEEP" = 1 ]; then echo "stress: kept $WORK" >&2; else rm -rf "$WORK"; fi
   exit "$rc"
 }
