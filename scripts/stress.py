@@ -1034,7 +1034,11 @@ class Stress:
         last = t0
         limit = f" or {self.args.launches} launches" if self.args.launches else ""
         log(f"set-up done in {t0 - self.started:.1f}s; rounds for {self.args.seconds:.0f}s{limit}")
-        while time.monotonic() - t0 < self.args.seconds and (not self.args.launches or self.counts["app"] < self.args.launches):
+        def more() -> bool:
+            in_time = time.monotonic() - t0 < self.args.seconds
+            return in_time and (not self.args.launches or self.counts["app"] < self.args.launches)
+
+        while more():
             self.one_round()
             if time.monotonic() - last >= 10:
                 last = time.monotonic()
