@@ -12,3 +12,4 @@ cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo build --locked --workspace --bins
 cargo test --locked --workspace
+scripts/stress.sh --seconds 40 --debug

@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed set-up step should fail the test loudly
 
+pub mod faults;
 pub mod layout;
 pub mod proc;
 pub mod server;
