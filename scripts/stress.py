@@ -40,7 +40,7 @@ What is checked (every violation is printed and counted; exit status 1 if there 
     again to repair, a final `--sea-gc`; then no .tmp-/.trash- leftovers, no damaged or partial
     tree, every tree exactly its payload, and nothing named after the app new in /tmp or /var/tmp.
 
-Violations caused by product bugs that an ignored test pins are labelled with the test's name.
+Violations that look like a fixed, test-pinned product bug are labelled with that test's name.
 `--canary` adds faults the checks are not told about, to show that they fire (the run must fail).
 
 The closing line on stderr:
@@ -78,9 +78,10 @@ HELPER = "libexec/helper"
 MANIFEST = ".sea/manifest.json"
 INDEX = ".sea/index.json"
 UPDATE_MARK = ".sea/update"
-# Product bugs pinned by ignored tests in tests/e2e/faults.rs; violations they cause are labelled.
-KNOWN_GC_RACE = "known bug: faults::concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed"
-KNOWN_LOST_UPDATE = "known bug: faults::an_update_whose_tree_was_lost_is_installed_again"
+# Product bugs once found by this run, now fixed and pinned by tests in tests/e2e/faults.rs; a violation
+# that looks like one of them is labelled with the test that pins it.
+KNOWN_GC_RACE = "regression of faults::concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed"
+KNOWN_LOST_UPDATE = "regression of faults::an_update_whose_tree_was_lost_is_installed_again"
 # Files a launcher must check at every start: damage to them must never reach an app that
 # started after the damage.
 STRICT = {ENTRY, HELPER, MANIFEST}
@@ -1075,7 +1076,7 @@ class Stress:
         for v in self.violations:
             text = v.split(": ", 1)[1]
             text = re.sub(r"\d+(\.\d+)*(-[0-9a-f]{12})?", "N", text)
-            label = re.search(r"\[(known bug: [^\]]+)\]", text)
+            label = re.search(r"\[(regression of [^\]]+)\]", text)
             kinds[label.group(1) if label else text[:110]] += 1
         for what, n in kinds.most_common():
             log(f"violations x{n}: {what}")

@@ -45,7 +45,7 @@ impl App {
 
     /// Prints a warning on stderr.
     pub(crate) fn warn(&self, message: &str) {
-        eprintln!("{}: warning: {message}", self.name());
+        crate::say::say!("{}: warning: {message}", self.name());
         tracing::warn!(message);
     }
 

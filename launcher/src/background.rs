@@ -32,6 +32,7 @@ pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
         if gc::due(&stamp, GC_PERIOD) {
             let report = gc::collect(&app.dirs.pkg, &policy);
+            gc::sweep_home(&app.dirs.home);
             tracing::debug!(removed = report.removed().count(), errors = report.errors.len(), "background clean-up");
         }
         update::background(app);

@@ -103,9 +103,11 @@ pub(crate) fn ensure_tree(
     let manifest = package.manifest();
     let manifest_len = package.manifest_bytes().len() as u64;
     let _extracting = lock::acquire(&tree.extract_lock, Mode::Exclusive, EXTRACT_WAIT, "extracting", &mut || {
-        eprintln!(
+        crate::say::say!(
             "{}: waiting for another {} process to finish extracting version {}...",
-            options.app, options.app, manifest.version
+            options.app,
+            options.app,
+            manifest.version
         );
     })?;
     if tree::quick_check(&tree.dir, manifest, manifest_len).is_ok() {

@@ -309,6 +309,14 @@ mod tests {
     }
 }
 
+/// A temporary state file older than this belongs to a writer that died.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+/// Removes the home's leftover temporary state files (see `private::sweep_temps`).
+pub(crate) fn sweep_home(home: &Path) -> usize {
+    crate::private::sweep_temps(home, STALE_TEMP) + crate::private::sweep_temps(&home.join("health"), STALE_TEMP)
+}
+
 /// `--sea-gc`: cleans the cache now and prints what happened to each tree.
 pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::LauncherError> {
     use std::io::Write;
@@ -318,6 +326,7 @@ pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::La
     let policy =
         Policy { min_age: app.gc_min_age(), protect: vec![selection.chosen().id.clone(), app.manifest().tree_id()] };
     let report = collect(&app.dirs.pkg, &policy);
+    sweep_home(&app.dirs.home);
     let mut out = std::io::stdout().lock();
     for decision in &report.trees {
         let _ = writeln!(out, "{}: {}", decision.id, decision.outcome);

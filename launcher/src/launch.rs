@@ -164,7 +164,7 @@ impl Session<'_> {
             return Ok(());
         }
         let name = self.app.name().to_owned();
-        let mut on_wait = || eprintln!("{name}: waiting for a clean-up of version {} to finish...", tree.id);
+        let mut on_wait = || crate::say::say!("{name}: waiting for a clean-up of version {} to finish...", tree.id);
         let lock = match lock::acquire(&tree.lock, Mode::Shared, CLEANUP_WAIT, "cleaning up", &mut on_wait) {
             Err(LockError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 self.app.dirs.ensure_pkg()?;
@@ -213,6 +213,15 @@ impl Session<'_> {
         let tree = TreePaths::new(&self.app.dirs.pkg, &candidate.id);
         self.lock_tree(&tree)?;
         if let Err(damage) = tree::quick_check(&tree.dir, manifest, *len) {
+            // A tree that vanished since the scan was removed by someone (a cleared cache), not
+            // damaged: there is nothing to mark.
+            if !tree.dir.exists() {
+                self.app.warn(&format!(
+                    "installed version {} is no longer installed; using another version",
+                    candidate.version
+                ));
+                return Ok(None);
+            }
             self.app
                 .warn(&format!("installed version {} is damaged ({damage}); using another version", candidate.version));
             let _ = tree::mark_damaged(&tree.dir);

@@ -29,6 +29,7 @@ mod process;
 mod progress;
 mod relaunch;
 mod restart;
+mod say;
 mod select;
 mod signals;
 mod spawn;
@@ -68,7 +69,7 @@ fn main() {
     let name = manifest.name.clone();
     let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var, &name);
     if let Some(warning) = log_warning {
-        eprintln!("{name}: warning: {warning}");
+        crate::say::say!("{name}: warning: {warning}");
     }
     let dirs = match Dirs::locate(&process, &vars, &manifest.name, &manifest.platform) {
         Ok(dirs) => dirs,
@@ -117,6 +118,6 @@ fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
 }
 
 fn fail(name: &str, message: &str, code: i32) -> ! {
-    eprintln!("{name}: {message}");
+    crate::say::say!("{name}: {message}");
     std::process::exit(code)
 }

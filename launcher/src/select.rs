@@ -51,6 +51,14 @@ pub(crate) struct Candidate {
     pub(crate) manifest: Option<(Manifest, u64)>,
 }
 
+impl Candidate {
+    /// Whether the update counts as installed: eligible, or marked bad. A bad mark is a verdict
+    /// on the release, so downloading it again would only crash again.
+    pub(crate) fn counts_as_installed(&self) -> bool {
+        self.ineligible.as_deref().is_none_or(|r| r.starts_with(BAD))
+    }
+}
+
 /// What the choice depends on.
 pub(crate) struct Inputs<'a> {
     /// The bundled manifest.

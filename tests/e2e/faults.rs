@@ -390,9 +390,6 @@ fn a_crash_looping_update_is_marked_bad_and_the_previous_version_runs_with_a_war
 // Product bugs found by these tests and the stress run, pinned until fixed.
 
 #[test]
-#[ignore = "bug: concurrent --sea-gc runs fail with 'cannot remove <id>: No such file or directory' (exit 74) \
-            when the other clean-up removed that tree first, and leave an orphan <id>.lock (gc.rs remove_tree \
-            locks a lock file it re-creates, then renames a tree that is gone)"]
 fn concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed() {
     let sb = Sandbox::new();
     let app = sb.app("twin").exec("bin/app", "#!/bin/sh\n");
@@ -428,9 +425,6 @@ fn concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed() {
 }
 
 #[test]
-#[ignore = "bug: an installed update whose tree is lost (the cache cleared, or the tree damaged) is never \
-            installed again: --sea-update says 'up to date' because the highest version ever verified counts as \
-            installed (update/mod.rs current_version), so the bundled version runs until a newer release"]
 fn an_update_whose_tree_was_lost_is_installed_again() {
     let f = Feed::new("lost");
     let app = f.sb.app("lost-1").exec("bin/app", "#!/bin/sh\necho \"lost $LOST_APP_VERSION\"\n");
@@ -450,8 +444,6 @@ fn an_update_whose_tree_was_lost_is_installed_again() {
 }
 
 #[test]
-#[ignore = "bug: a partial download of a release that a newer release superseded stays in <cache>/downloads \
-            for ever (update/mod.rs fetch only ever removes the file of the release it is fetching)"]
 fn a_partial_download_of_a_superseded_release_is_removed() {
     use sea_tests::server::Fault;
     let f = Feed::new("stale");

@@ -149,15 +149,15 @@ pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError>
     let name = app.name();
     match outcome {
         Outcome::UpToDate { current, newest_offered } => {
-            eprintln!("{name} is up to date ({current})");
+            crate::say::say!("{name} is up to date ({current})");
             if let Some(offered) = newest_offered.filter(|o| *o < current) {
-                eprintln!("{name}: the feed offers {offered}, older than {current}: refusing to go back");
+                crate::say::say!("{name}: the feed offers {offered}, older than {current}: refusing to go back");
             }
         }
         Outcome::Installed { version, launcher } => {
-            eprintln!("{name}: installed {version}; it is used from the next start");
+            crate::say::say!("{name}: installed {version}; it is used from the next start");
             if let Some(l) = launcher {
-                eprintln!("{name}: the launcher was updated to {l}");
+                crate::say::say!("{name}: the launcher was updated to {l}");
             }
         }
     }
@@ -209,7 +209,7 @@ impl<'a> Updater<'a> {
         let _lock = if self.interactive {
             let name = self.app.name().to_owned();
             lock::acquire(&lock_path, Mode::Exclusive, Duration::from_secs(600), "updating", &mut || {
-                eprintln!("{name}: waiting for another update of {name} to finish...");
+                crate::say::say!("{name}: waiting for another update of {name} to finish...");
             })?
         } else {
             match lock::try_acquire(&lock_path, Mode::Exclusive)? {
@@ -238,11 +238,12 @@ impl<'a> Updater<'a> {
         state.highest_verified.clone().map_or(installed.clone(), |floor| floor.max(installed))
     }
 
-    /// The newest version installed: bundled, or a complete, eligible update tree.
+    /// The newest version installed: bundled, or a complete update tree that is eligible or marked
+    /// bad.
     fn installed_version(&self) -> Version {
         let mut current = self.app.manifest().version.clone();
         if let Ok(selection) = self.app.select(None, true, true) {
-            for c in selection.candidates.iter().filter(|c| c.source == Source::Update && c.ineligible.is_none()) {
+            for c in selection.candidates.iter().filter(|c| c.source == Source::Update && c.counts_as_installed()) {
                 current = current.max(c.version.clone());
             }
         }
