@@ -21,7 +21,7 @@ use sea_payload::digest::{sha256, sha256_hex};
 use sea_payload::manifest::{FileCheck, MANIFEST_FORMAT, Manifest, SectionDigest, UpdateSettings};
 use sea_payload::trailer::Trailer;
 use sea_payload::unpack::UnpackOptions;
-use sea_payload_fuzz::{Scratch, TarEntry, write_tar};
+use sea_payload_fuzz::{Scratch, TarEntry, verbose, write_tar};
 use semver::Version;
 
 /// minisign's documented example public key: signatures in the inputs are checked against it.
@@ -114,7 +114,15 @@ fuzz_target!(|data: &[u8]| {
     let file = File::open(&path).expect("open package");
     let package = Package::from_file(file, path.clone());
     std::fs::remove_file(&path).expect("remove package");
-    let Ok(package) = package else { return };
+    let package = match package {
+        Ok(package) => package,
+        Err(e) => {
+            if verbose() {
+                eprintln!("outcome: {e}");
+            }
+            return;
+        }
+    };
     let manifest = package.manifest().clone();
     let _ = package.verify_payload();
     let _ = package.read_index();
@@ -122,6 +130,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = package.check_signature(Some(PUBLIC_KEY));
     let options = UnpackOptions { max_bytes: 1024 * 1024, max_entries: 1000, writers: 1, ..UnpackOptions::default() };
     let result = package.unpack_to(&scratch.out, &options);
+    if verbose() {
+        eprintln!("outcome: {result:?}");
+    }
     scratch.check();
     if let Ok(summary) = result {
         assert_eq!((summary.entries, summary.bytes), (manifest.entries, manifest.unpacked_size));

@@ -18,7 +18,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use sea_payload::codec::{Codec, Decoder, ZSTD_WINDOW_LOG_MAX};
 use sea_payload::unpack::{UnpackOptions, unpack};
-use sea_payload_fuzz::{Scratch, TarEntry, write_tar};
+use sea_payload_fuzz::{Scratch, TarEntry, verbose, write_tar};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -44,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
             unpack(decoder, &scratch.out, &options)
         }
     };
+    if verbose() {
+        eprintln!("outcome: {result:?}");
+    }
     scratch.check();
     if let Ok(summary) = result {
         assert!(summary.entries <= options.max_entries && summary.bytes <= options.max_bytes, "{summary:?}");

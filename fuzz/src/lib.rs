@@ -23,8 +23,16 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
+
+/// Whether `SEA_FUZZ_VERBOSE` is set: targets then print each input's outcome (to see what a
+/// corpus reaches: `SEA_FUZZ_VERBOSE=1 cargo +nightly fuzz run unpack fuzz/corpus/unpack -- -runs=0`).
+pub fn verbose() -> bool {
+    static VERBOSE: OnceLock<bool> = OnceLock::new();
+    *VERBOSE.get_or_init(|| std::env::var_os("SEA_FUZZ_VERBOSE").is_some())
+}
 
 /// Path components the structured inputs pick from.
 pub const PARTS: &[&str] = &[
@@ -54,8 +62,28 @@ impl Name {
     }
 }
 
-/// Entry types the structured inputs pick from; any other byte is used as is.
+/// Entry types the structured inputs pick from.
 const KINDS: &[u8] = b"0\x005213467SgxLKVMD";
+
+/// An entry type.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Kind {
+    /// One of [`KINDS`] (modulo its length).
+    Known(u8),
+    /// Any type byte.
+    Raw(u8),
+}
+
+/// Permission bits.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Mode {
+    /// 0644.
+    Plain,
+    /// 0755.
+    Exec,
+    /// Any bits (masked to 0o7777).
+    Raw(u16),
+}
 
 /// How a name too long (or not) for the header is stored.
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -86,10 +114,10 @@ pub struct TarEntry {
     pub name: Name,
     /// The link target (links), or junk in the link field.
     pub link: Option<Name>,
-    /// Index into [`KINDS`], or a raw type byte.
-    pub kind: u8,
-    /// Permission bits (masked to 0o7777).
-    pub mode: u16,
+    /// The entry type.
+    pub kind: Kind,
+    /// Permission bits.
+    pub mode: Mode,
     /// Content.
     pub data: Vec<u8>,
     /// Where the name goes.
@@ -104,7 +132,18 @@ pub struct TarEntry {
 
 impl TarEntry {
     fn type_byte(&self) -> u8 {
-        KINDS.get(usize::from(self.kind)).copied().unwrap_or(self.kind)
+        match self.kind {
+            Kind::Known(i) => KINDS[usize::from(i) % KINDS.len()],
+            Kind::Raw(b) => b,
+        }
+    }
+
+    fn mode_bits(&self) -> u32 {
+        match self.mode {
+            Mode::Plain => 0o644,
+            Mode::Exec => 0o755,
+            Mode::Raw(bits) => u32::from(bits) & 0o7777,
+        }
     }
 }
 
@@ -133,7 +172,7 @@ pub fn write_tar(entries: &[TarEntry], tail: &[u8]) -> Vec<u8> {
                 push_entry(&mut out, Format::Ustar, b"pax", b'x', 0o644, &records, None, None);
             }
         }
-        let mode = u32::from(entry.mode) & 0o7777;
+        let mode = entry.mode_bits();
         push_entry(
             &mut out,
             entry.format,
