@@ -477,7 +477,18 @@ proptest! {
 const STUB_LEN: usize = 4;
 
 /// A small package with a bit of everything.
-static PACKED: LazyLock<Vec<u8>> = LazyLock::new(|| {
+static PACKED: LazyLock<Vec<u8>> = LazyLock::new(|| fixture(None));
+
+/// The same, signed with a fresh key; and that key.
+static SIGNED: LazyLock<(Vec<u8>, String)> = LazyLock::new(|| {
+    let pair = minisign::KeyPair::generate_unencrypted_keypair().expect("keypair");
+    let sign = |data: &[u8]| {
+        minisign::sign(None, &pair.sk, data, Some("prop"), None).map(|s| s.into_string()).map_err(|e| e.to_string())
+    };
+    (fixture(Some(&sign)), pair.pk.to_base64())
+});
+
+fn fixture(signer: Option<sea_payload::pack::Signer<'_>>) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("in");
     let mut nodes = BTreeMap::new();
@@ -489,17 +500,28 @@ static PACKED: LazyLock<Vec<u8>> = LazyLock::new(|| {
     nodes.insert("empty".to_owned(), Node::Dir(BTreeMap::new()));
     make_tree(&root, &nodes, &[]);
     std::os::unix::fs::symlink("lib/data.txt", root.join("link")).expect("symlink");
-    pack(&root, Compression { codec: Codec::Zstd, level: 3 })
-});
+    let mut out = b"STUB".to_vec();
+    let options = PackOptions { compression: Compression { codec: Codec::Zstd, level: 3 }, threads: 1, progress: None };
+    write_package(&mut out, &root, &spec(), &options, signer).expect("packs");
+    out
+}
 
 /// Opens, verifies, reads the index and unpacks `bytes`; the first failure, if any.
 fn open_verify_unpack(bytes: &[u8]) -> Result<(), String> {
+    open_verify_unpack_with(bytes, None)
+}
+
+/// [`open_verify_unpack`], also requiring a signature by `key` when given.
+fn open_verify_unpack_with(bytes: &[u8], key: Option<&str>) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("app.sea");
     fs::write(&file, bytes).expect("write");
     let out = dir.path().join("out");
     fs::create_dir(&out).expect("mkdir");
     let package = Package::open(&file).map_err(|e| e.to_string())?;
+    if key.is_some() {
+        package.check_signature(key).map_err(|e| e.to_string())?;
+    }
     package.verify_payload().map_err(|e| e.to_string())?;
     package.read_index().map_err(|e| e.to_string())?;
     package.unpack_to(&out, &small_unpack_options()).map_err(|e| e.to_string())?;
@@ -507,8 +529,10 @@ fn open_verify_unpack(bytes: &[u8]) -> Result<(), String> {
 }
 
 #[test]
-fn the_corruption_fixture_is_valid() {
+fn the_corruption_fixtures_are_valid() {
     open_verify_unpack(&PACKED).expect("the intact package unpacks");
+    let (signed, key) = &*SIGNED;
+    open_verify_unpack_with(signed, Some(key)).expect("the intact signed package unpacks");
 }
 
 proptest! {
@@ -520,6 +544,26 @@ proptest! {
         let offset = STUB_LEN + at.index(bytes.len() - STUB_LEN);
         bytes[offset] ^= mask;
         prop_assert!(open_verify_unpack(&bytes).is_err(), "flip at {} of {} went unnoticed", offset, bytes.len());
+    }
+
+    #[test]
+    fn every_flipped_byte_of_a_signed_package_is_reported(at in any::<Pick>(), mask in 1u8..=255) {
+        // The signature section is covered by no digest, only by the signature itself; its first
+        // line, the untrusted comment, is covered by nothing (by minisign's design).
+        let (signed, key) = &*SIGNED;
+        let mut bytes = signed.clone();
+        let offset = STUB_LEN + at.index(bytes.len() - STUB_LEN);
+        bytes[offset] ^= mask;
+        let signature_start = {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let file = dir.path().join("app.sea");
+            fs::write(&file, signed).expect("write");
+            Package::open(&file).expect("opens").layout().signature.start as usize
+        };
+        let comment_end = signature_start + signed[signature_start..].iter().position(|b| *b == b'\n').expect("line");
+        if !(signature_start..comment_end).contains(&offset) {
+            prop_assert!(open_verify_unpack_with(&bytes, Some(key)).is_err(), "flip at {} went unnoticed", offset);
+        }
     }
 
     #[test]
