@@ -442,7 +442,7 @@ fn small_unpack_options() -> UnpackOptions<'static> {
 }
 
 proptest! {
-    #![proptest_config(cases(24))]
+    #![proptest_config(cases(48))]
 
     #[test]
     fn random_trees_survive_pack_and_unpack(nodes in tree(), links in links(), gzip in any::<bool>()) {
@@ -536,7 +536,7 @@ fn the_corruption_fixtures_are_valid() {
 }
 
 proptest! {
-    #![proptest_config(cases(64))]
+    #![proptest_config(cases(128))]
 
     #[test]
     fn every_flipped_byte_after_the_stub_is_reported(at in any::<Pick>(), mask in 1u8..=255) {
