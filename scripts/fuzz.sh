@@ -36,6 +36,9 @@ else
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 
+# The checks the targets rely on must catch planted escapes (fuzz/src/lib.rs tests).
+cargo test --quiet --manifest-path fuzz/Cargo.toml --lib
+
 # Default build: release with debug assertions and overflow checks, AddressSanitizer.
 if [ $# -gt 0 ]; then
   for target in "${targets[@]}"; do

@@ -412,3 +412,86 @@ pub fn link_escapes(root: &Path, rel: &Path) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    //! The checks must see what they are meant to see: each test plants one escape by hand.
+
+    use std::os::unix::fs::symlink;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use sea_payload::unpack::{UnpackOptions, unpack};
+
+    use super::*;
+
+    fn caught(plant: impl FnOnce(&Scratch)) -> bool {
+        let scratch = Scratch::new();
+        plant(&scratch);
+        catch_unwind(AssertUnwindSafe(|| scratch.check())).is_err()
+    }
+
+    #[test]
+    fn a_clean_tree_passes() {
+        assert!(!caught(|s| {
+            fs::create_dir(s.out.join("d")).expect("mkdir");
+            fs::write(s.out.join("d/f"), b"x").expect("write");
+            fs::hard_link(s.out.join("d/f"), s.out.join("g")).expect("hard link");
+            symlink("d/f", s.out.join("l")).expect("symlink");
+            symlink("../d/../l", s.out.join("d/up")).expect("symlink");
+            symlink("missing/../d", s.out.join("dangling")).expect("symlink");
+            symlink("loop", s.out.join("loop")).expect("symlink");
+        }));
+    }
+
+    #[test]
+    fn escapes_are_caught() {
+        assert!(caught(|s| fs::write(s.out.with_file_name("beside"), b"x").expect("write")));
+        assert!(caught(|s| fs::write(s.out.join("../sentinel"), b"x").expect("write")));
+        assert!(caught(|s| symlink("..", s.out.join("up")).expect("symlink")));
+        assert!(caught(|s| symlink("/etc", s.out.join("abs")).expect("symlink")));
+        assert!(caught(|s| {
+            fs::create_dir(s.out.join("sub")).expect("mkdir");
+            symlink("..", s.out.join("sub/b")).expect("symlink");
+            symlink("sub/b/..", s.out.join("d")).expect("symlink");
+        }));
+        assert!(caught(|s| symlink("missing/../../x", s.out.join("dangling")).expect("symlink")));
+        assert!(caught(|s| fs::hard_link(s.out.join("../sentinel"), s.out.join("h")).expect("hard link")));
+        assert!(caught(|s| {
+            fs::write(s.out.join("f"), b"x").expect("write");
+            fs::set_permissions(s.out.join("f"), fs::Permissions::from_mode(0o4755)).expect("chmod");
+        }));
+    }
+
+    #[test]
+    fn written_archives_unpack() {
+        let entry = |name: &str, kind: u8, link: Option<&str>, data: &[u8]| TarEntry {
+            name: Name::Raw(name.as_bytes().to_vec()),
+            link: link.map(|l| Name::Raw(l.as_bytes().to_vec())),
+            kind: Kind::Raw(kind),
+            mode: Mode::Exec,
+            data: data.to_vec(),
+            form: NameForm::Header,
+            format: Format::Gnu,
+            size_lie: None,
+            pax: None,
+        };
+        let long = format!("d/{}", "n".repeat(150));
+        let ustar = format!("u/{}/x", "m".repeat(120));
+        let entries = [
+            entry("d", b'5', None, b""),
+            entry("d/f", b'0', None, b"hello"),
+            TarEntry { form: NameForm::Gnu, ..entry(&long, b'0', None, b"gnu") },
+            TarEntry { form: NameForm::Pax, ..entry(&format!("{long}-pax"), b'2', Some("f"), b"") },
+            TarEntry { format: Format::Ustar, ..entry(&ustar, b'0', None, b"ustar") },
+            entry("h", b'1', Some("d/f"), b""),
+        ];
+        let scratch = Scratch::new();
+        let tar = write_tar(&entries, b"");
+        let summary = unpack(&tar[..], &scratch.out, &UnpackOptions::default()).expect("unpacks");
+        assert_eq!(summary.entries, 6);
+        assert_eq!(fs::read(scratch.out.join(&long)).expect("gnu long name"), b"gnu");
+        assert_eq!(fs::read_link(scratch.out.join(format!("{long}-pax"))).expect("pax"), Path::new("f"));
+        assert_eq!(fs::read(scratch.out.join(&ustar)).expect("ustar prefix"), b"ustar");
+        scratch.check();
+    }
+}
