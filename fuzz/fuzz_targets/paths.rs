@@ -1,7 +1,8 @@
 //! Path normalisation.
 //!
 //! Asserts: no panic; an accepted path is relative, has no `.`, `..` or empty components, no
-//! backslash or control character, fits the limits, and is a fixed point of `normalize`.
+//! backslash or control character, fits the limits, is a fixed point of `normalize`, and read as
+//! a Windows path has no drive prefix (`C:` or the drive-relative `C:x`).
 //! `strip_components` and `parent` stay within the path.
 #![no_main]
 
@@ -20,6 +21,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(!c.is_empty() && *c != "." && *c != "..", "{normal:?} has component {c:?}");
         assert!(c.len() <= MAX_COMPONENT_LEN);
     }
+    let first = components[0].as_bytes();
+    assert!(!(first.len() >= 2 && first[0].is_ascii_alphabetic() && first[1] == b':'), "{normal:?} has a drive prefix");
     assert!(std::path::Path::new(&normal).components().all(|c| matches!(c, std::path::Component::Normal(_))));
     assert_eq!(paths::normalize(normal.as_bytes()).as_deref(), Ok(normal.as_str()), "not a fixed point");
     assert_eq!(paths::normalize_str(&normal).as_deref(), Ok(normal.as_str()));
