@@ -4,7 +4,8 @@
 //! components and an optional leading `/` (or a raw target). Links below other links are dropped,
 //! as the unpacker never creates them.
 //!
-//! Asserts: no panic; when `check_all` accepts the set, an independent resolver (recursive, over
+//! Asserts: no panic; when `check_all` accepts the set, no target starts with a Windows drive
+//! (`C:` or `C:x`, absolute or drive-relative there), an independent resolver (recursive, over
 //! the map) finds no escape, and neither does one that follows the links created on disk, nor
 //! the kernel (`canonicalize`) when the target exists; when `check_all` says a link escapes, the
 //! independent resolver agrees.
@@ -19,7 +20,7 @@ use sea_payload::links::{self, LinkError, MAX_HOPS};
 use sea_payload_fuzz::{Scratch, link_escapes};
 
 const NAMES: &[&str] = &["a", "b", "c", "sub"];
-const TARGET_PARTS: &[&str] = &["a", "b", "c", "sub", "..", ".", ""];
+const TARGET_PARTS: &[&str] = &["a", "b", "c", "sub", "..", ".", "", "C:", "c:x"];
 
 #[derive(Arbitrary, Debug)]
 struct Link {
@@ -102,6 +103,10 @@ fuzz_target!(|input: Vec<Link>| {
     }
     match links::check_all(&map) {
         Ok(()) => {
+            for target in map.values() {
+                let first = target.split('/').find(|c| !c.is_empty() && *c != ".").unwrap_or_default().as_bytes();
+                assert!(!(first.len() >= 2 && first[0].is_ascii_alphabetic() && first[1] == b':'), "{target:?}");
+            }
             for path in map.keys() {
                 assert_ne!(resolve_link(&map, path), Err(Outcome::Escape), "{path} escapes in {map:?}");
             }
