@@ -121,7 +121,7 @@ pub fn parent(normalized: &str) -> &str {
 
 /// `C:` as a first component would be a drive on Windows, and so would `C:x` (a path relative
 /// to drive C's current directory, which `Path::join` lets replace the destination).
-fn looks_like_drive(component: &str) -> bool {
+pub(crate) fn looks_like_drive(component: &str) -> bool {
     let b = component.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
