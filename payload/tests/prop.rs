@@ -240,6 +240,8 @@ proptest! {
     #[test]
     fn index_round_trips(entries in vec(index_entry(), 0..8)) {
         let index = Index { entries };
+        let total: u128 = index.entries.iter().map(|e| u128::from(e.size)).sum();
+        prop_assert_eq!(index.unpacked_size(), u64::try_from(total).unwrap_or(u64::MAX));
         let bytes = index.to_bytes();
         let parsed = Index::from_bytes(&bytes).expect("parses");
         prop_assert_eq!(&parsed, &index);
