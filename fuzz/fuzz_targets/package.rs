@@ -21,7 +21,7 @@ use sea_payload::digest::{sha256, sha256_hex};
 use sea_payload::manifest::{FileCheck, MANIFEST_FORMAT, Manifest, SectionDigest, UpdateSettings};
 use sea_payload::trailer::Trailer;
 use sea_payload::unpack::UnpackOptions;
-use sea_payload_fuzz::{Scratch, TarEntry, verbose, write_tar};
+use sea_payload_fuzz::{Scratch, decode_recipe, verbose, write_tar};
 use semver::Version;
 
 /// minisign's documented example public key: signatures in the inputs are checked against it.
@@ -31,8 +31,8 @@ const PUBLIC_KEY: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GF
 enum Payload {
     /// Bytes used as the compressed payload.
     Raw(Vec<u8>),
-    /// An archive, compressed here.
-    Tar(Vec<TarEntry>, Vec<u8>),
+    /// An archive recipe (`sea_payload_fuzz::decode_recipe`), written and compressed here.
+    Tar(Vec<u8>),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -51,8 +51,9 @@ fn build(s: &Structured) -> Vec<u8> {
     let codec = if s.gzip { Codec::Gzip } else { Codec::Zstd };
     let payload = match &s.payload {
         Payload::Raw(bytes) => bytes.clone(),
-        Payload::Tar(entries, tail) => {
-            let tar = write_tar(entries, tail);
+        Payload::Tar(recipe) => {
+            let (entries, tail) = decode_recipe(recipe);
+            let tar = write_tar(&entries, tail);
             match codec {
                 Codec::Zstd => zstd::encode_all(&tar[..], 1).expect("zstd"),
                 Codec::Gzip => {

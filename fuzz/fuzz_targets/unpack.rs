@@ -2,9 +2,9 @@
 //!
 //! Input: a mode byte, then the rest. Modes 0, 1 and 2 give the rest to `unpack` as a plain,
 //! zstd-compressed or gzip-compressed stream (through `codec::Decoder`, as the launcher does);
-//! mode 3 reads it as a list of [`TarEntry`] and writes the archive itself, with valid header
-//! checksums, so that the unpacker's own checks (paths, links, modes, duplicates, limits) are
-//! reached. The mode byte also picks `strip_components` and small limits.
+//! mode 3 reads it as a recipe (`sea_payload_fuzz::decode_recipe`) and writes the archive
+//! itself, with valid header checksums, so that the unpacker's own checks (paths, links, modes,
+//! duplicates, limits) are reached. The mode byte also picks `strip_components` and small limits.
 //!
 //! Asserts, whether `unpack` succeeded or not: nothing exists beside the destination, the file
 //! beside it is untouched, no link inside resolves outside, no file has setuid/setgid/sticky
@@ -14,11 +14,10 @@
 
 use std::io::BufReader;
 
-use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use sea_payload::codec::{Codec, Decoder, ZSTD_WINDOW_LOG_MAX};
 use sea_payload::unpack::{UnpackOptions, unpack};
-use sea_payload_fuzz::{Scratch, TarEntry, verbose, write_tar};
+use sea_payload_fuzz::{Scratch, decode_recipe, verbose, write_tar};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -33,9 +32,11 @@ fuzz_target!(|data: &[u8]| {
     let result = match mode & 3 {
         0 => unpack(rest, &scratch.out, &options),
         3 => {
-            let mut u = Unstructured::new(rest);
-            let Ok(entries) = Vec::<TarEntry>::arbitrary(&mut u) else { return };
-            let tar = write_tar(&entries, u.take_rest());
+            let (entries, tail) = decode_recipe(rest);
+            if verbose() {
+                eprintln!("entries: {entries:?}");
+            }
+            let tar = write_tar(&entries, tail);
             unpack(&tar[..], &scratch.out, &options)
         }
         m => {

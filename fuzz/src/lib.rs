@@ -3,9 +3,11 @@
 //!
 //! # Implementation
 //! Random bytes almost never make a tar header with a valid checksum, so the `unpack` and
-//! `package` targets also take a structured input ([`TarEntry`]) and write the headers
-//! themselves, checksums included. Names are built from a small table of components
-//! ([`PARTS`]) so that `..`, `/`, `.sea` and friends are one mutation away, or given raw.
+//! `package` targets also take a compact "recipe" of entries ([`decode_recipe`]) and write the
+//! headers themselves ([`write_tar`]), checksums included. Each recipe byte means one thing (a
+//! type, a mode bit, a name component), and names are built from a small table of components
+//! ([`PARTS`]), so `..`, `/`, `.sea` and friends are one mutation away. The seed corpus holds
+//! recipes of every hostile form the unpacker refuses, for the fuzzer to combine.
 //!
 //! The checks ([`Scratch::check`]) look at the file system only, never at what the unpacker
 //! reported: whether it returned `Ok` or an error, nothing may exist beside its destination,
@@ -25,8 +27,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use arbitrary::Arbitrary;
-
 /// Whether `SEA_FUZZ_VERBOSE` is set: targets then print each input's outcome (to see what a
 /// corpus reaches: `SEA_FUZZ_VERBOSE=1 cargo +nightly fuzz run unpack fuzz/corpus/unpack -- -runs=0`).
 pub fn verbose() -> bool {
@@ -34,16 +34,16 @@ pub fn verbose() -> bool {
     *VERBOSE.get_or_init(|| std::env::var_os("SEA_FUZZ_VERBOSE").is_some())
 }
 
-/// Path components the structured inputs pick from.
+/// Path components that recipes pick from by index (modulo the length).
 pub const PARTS: &[&str] = &[
     "a", "b", "c", "sub", "..", ".", "", "/", ".sea", "a..b", "é", "C:", "x\\y", "\n", "dir/", "f.txt", "...",
     "\u{202e}",
 ];
 
-/// A path, from the component table or raw.
-#[derive(Arbitrary, Debug, Clone)]
+/// A path: indexes into [`PARTS`] joined with `/`, or raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Name {
-    /// Indexes into [`PARTS`], joined with `/`.
+    /// Indexes into [`PARTS`].
     Parts(Vec<u8>),
     /// Raw bytes.
     Raw(Vec<u8>),
@@ -60,33 +60,23 @@ impl Name {
             }
         }
     }
+
+    /// The path `text`, as parts when every component is in [`PARTS`].
+    pub fn of(text: &str) -> Name {
+        let picks: Option<Vec<u8>> =
+            text.split('/').map(|c| PARTS.iter().position(|p| *p == c).and_then(|i| u8::try_from(i).ok())).collect();
+        match picks {
+            Some(picks) if Name::Parts(picks.clone()).bytes() == text.as_bytes() => Name::Parts(picks),
+            _ => Name::Raw(text.as_bytes().to_vec()),
+        }
+    }
 }
 
-/// Entry types the structured inputs pick from.
+/// Entry types that recipes pick from by index.
 const KINDS: &[u8] = b"0\x005213467SgxLKVMD";
 
-/// An entry type.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-pub enum Kind {
-    /// One of [`KINDS`] (modulo its length).
-    Known(u8),
-    /// Any type byte.
-    Raw(u8),
-}
-
-/// Permission bits.
-#[derive(Arbitrary, Debug, Clone, Copy)]
-pub enum Mode {
-    /// 0644.
-    Plain,
-    /// 0755.
-    Exec,
-    /// Any bits (masked to 0o7777).
-    Raw(u16),
-}
-
-/// How a name too long (or not) for the header is stored.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+/// How an entry's names are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameForm {
     /// In the header's own fields only (truncated).
     Header,
@@ -97,7 +87,7 @@ pub enum NameForm {
 }
 
 /// Header layout.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Pre-POSIX.
     Old,
@@ -107,44 +97,160 @@ pub enum Format {
     Gnu,
 }
 
-/// One archive entry, written with a correct header checksum.
-#[derive(Arbitrary, Debug, Clone)]
+/// One archive entry, written by [`write_tar`] with a correct header checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TarEntry {
     /// The path.
     pub name: Name,
     /// The link target (links), or junk in the link field.
     pub link: Option<Name>,
-    /// The entry type.
-    pub kind: Kind,
-    /// Permission bits.
-    pub mode: Mode,
+    /// The type flag byte.
+    pub kind: u8,
+    /// The mode field.
+    pub mode: u32,
     /// Content.
     pub data: Vec<u8>,
-    /// Where the name goes.
+    /// Where the names go.
     pub form: NameForm,
     /// Header layout.
     pub format: Format,
     /// A size field that lies about `data`.
     pub size_lie: Option<u16>,
-    /// Raw PAX records written before the entry.
+    /// Raw PAX records written in an `x` entry before this one.
     pub pax: Option<Vec<u8>>,
 }
 
 impl TarEntry {
-    fn type_byte(&self) -> u8 {
-        match self.kind {
-            Kind::Known(i) => KINDS[usize::from(i) % KINDS.len()],
-            Kind::Raw(b) => b,
+    /// A plain entry: header names, GNU layout, no lies.
+    pub fn new(name: &str, kind: u8, mode: u32, link: Option<&str>, data: &[u8]) -> Self {
+        TarEntry {
+            name: Name::of(name),
+            link: link.map(Name::of),
+            kind,
+            mode,
+            data: data.to_vec(),
+            form: NameForm::Header,
+            format: Format::Gnu,
+            size_lie: None,
+            pax: None,
         }
     }
+}
 
-    fn mode_bits(&self) -> u32 {
-        match self.mode {
-            Mode::Plain => 0o644,
-            Mode::Exec => 0o755,
-            Mode::Raw(bits) => u32::from(bits) & 0o7777,
+/// Decodes a recipe: the compact byte form of a list of [`TarEntry`] that the `unpack` and
+/// `package` targets mutate, so that each byte the fuzzer changes means one thing. Returns the
+/// entries and the bytes after the last complete one (written after the archive's end blocks).
+///
+/// Each entry is: a flags byte (bits 0-1 name form: header, GNU, PAX, or header with raw PAX
+/// records; bits 2-3 layout: old, ustar, GNU; bit 4 has a link; bit 5 raw name; bit 6 raw link;
+/// bit 7 size lie), a type byte (below 0x80 an index into the common types, else the low 7 bits
+/// as is), a mode byte (bits 0-2 setuid/setgid/sticky, bit 3 executable), then length-prefixed
+/// (one byte) name, link (if any), raw PAX records (if any) and data, then the lying size (two
+/// bytes, if any).
+pub fn decode_recipe(bytes: &[u8]) -> (Vec<TarEntry>, &[u8]) {
+    let mut entries = Vec::new();
+    let mut rest = bytes;
+    while let Some((entry, after)) = decode_entry(rest) {
+        entries.push(entry);
+        rest = after;
+    }
+    (entries, rest)
+}
+
+fn decode_entry(bytes: &[u8]) -> Option<(TarEntry, &[u8])> {
+    let (&[flags, kind, mode], mut rest) = bytes.split_first_chunk::<3>()?;
+    let mut field = || -> Option<Vec<u8>> {
+        let (&len, after) = rest.split_first()?;
+        let value = after.get(..usize::from(len))?.to_vec();
+        rest = &after[usize::from(len)..];
+        Some(value)
+    };
+    let name = if flags & 0x20 != 0 { Name::Raw(field()?) } else { Name::Parts(field()?) };
+    let link = if flags & 0x10 == 0 {
+        None
+    } else if flags & 0x40 != 0 {
+        Some(Name::Raw(field()?))
+    } else {
+        Some(Name::Parts(field()?))
+    };
+    let pax = if flags & 3 == 3 { Some(field()?) } else { None };
+    let data = field()?;
+    let size_lie = if flags & 0x80 != 0 {
+        let (&[lo, hi], after) = rest.split_first_chunk::<2>()?;
+        rest = after;
+        Some(u16::from_le_bytes([lo, hi]))
+    } else {
+        None
+    };
+    let entry = TarEntry {
+        name,
+        link,
+        kind: if kind < 0x80 { KINDS[usize::from(kind) % KINDS.len()] } else { kind & 0x7f },
+        mode: (u32::from(mode & 7) << 9) | if mode & 8 != 0 { 0o755 } else { 0o644 },
+        data,
+        form: [NameForm::Header, NameForm::Gnu, NameForm::Pax, NameForm::Header][usize::from(flags & 3)],
+        format: [Format::Old, Format::Ustar, Format::Gnu, Format::Gnu][usize::from((flags >> 2) & 3)],
+        size_lie,
+        pax,
+    };
+    Some((entry, rest))
+}
+
+/// Encodes entries as a recipe ([`decode_recipe`]); what a recipe cannot say is approximated
+/// (permission bits other than 0644/0755, type bytes above 0x7f, fields over 255 bytes).
+pub fn encode_recipe(entries: &[TarEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut flags = match (e.form, e.pax.is_some()) {
+            (_, true) => 3,
+            (NameForm::Header, false) => 0,
+            (NameForm::Gnu, false) => 1,
+            (NameForm::Pax, false) => 2,
+        };
+        flags |= match e.format {
+            Format::Old => 0,
+            Format::Ustar => 1 << 2,
+            Format::Gnu => 2 << 2,
+        };
+        if e.link.is_some() {
+            flags |= 0x10;
+        }
+        if matches!(e.name, Name::Raw(_)) {
+            flags |= 0x20;
+        }
+        if matches!(e.link, Some(Name::Raw(_))) {
+            flags |= 0x40;
+        }
+        if e.size_lie.is_some() {
+            flags |= 0x80;
+        }
+        let kind = match KINDS.iter().position(|k| *k == e.kind) {
+            Some(i) => i as u8,
+            None => 0x80 | (e.kind & 0x7f),
+        };
+        let mode = ((e.mode >> 9) & 7) as u8 | if e.mode & 0o111 != 0 { 8 } else { 0 };
+        out.extend_from_slice(&[flags, kind, mode]);
+        let mut field = |value: &[u8]| {
+            let len = value.len().min(255);
+            out.push(len as u8);
+            out.extend_from_slice(&value[..len]);
+        };
+        let name_field = |n: &Name| match n {
+            Name::Parts(p) | Name::Raw(p) => p.clone(),
+        };
+        field(&name_field(&e.name));
+        if let Some(link) = &e.link {
+            field(&name_field(link));
+        }
+        if let Some(pax) = &e.pax {
+            field(pax);
+        }
+        field(&e.data);
+        if let Some(lie) = e.size_lie {
+            out.extend_from_slice(&lie.to_le_bytes());
         }
     }
+    out
 }
 
 /// Writes `entries` as a tar stream, then the two end blocks, then `tail`.
@@ -172,17 +278,8 @@ pub fn write_tar(entries: &[TarEntry], tail: &[u8]) -> Vec<u8> {
                 push_entry(&mut out, Format::Ustar, b"pax", b'x', 0o644, &records, None, None);
             }
         }
-        let mode = entry.mode_bits();
-        push_entry(
-            &mut out,
-            entry.format,
-            &name,
-            entry.type_byte(),
-            mode,
-            &entry.data,
-            link.as_deref(),
-            entry.size_lie,
-        );
+        let mode = entry.mode;
+        push_entry(&mut out, entry.format, &name, entry.kind, mode, &entry.data, link.as_deref(), entry.size_lie);
     }
     out.extend_from_slice(&[0u8; 1024]);
     out.extend_from_slice(tail);
@@ -463,18 +560,22 @@ mod tests {
     }
 
     #[test]
+    fn recipes_decode_every_byte_string() {
+        let (entries, tail) = decode_recipe(&[0x18, 3, 8, 1, 0, 1, 4, 0, 0xff]);
+        assert_eq!(entries, [TarEntry::new("a", b'2', 0o755, Some(".."), b"")]);
+        assert_eq!(tail, [0xff]);
+        for len in 0..64 {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let (entries, tail) = decode_recipe(&bytes);
+            assert!(tail.len() <= bytes.len());
+            let _ = write_tar(&entries, tail);
+        }
+    }
+
+    #[test]
     fn written_archives_unpack() {
-        let entry = |name: &str, kind: u8, link: Option<&str>, data: &[u8]| TarEntry {
-            name: Name::Raw(name.as_bytes().to_vec()),
-            link: link.map(|l| Name::Raw(l.as_bytes().to_vec())),
-            kind: Kind::Raw(kind),
-            mode: Mode::Exec,
-            data: data.to_vec(),
-            form: NameForm::Header,
-            format: Format::Gnu,
-            size_lie: None,
-            pax: None,
-        };
+        let entry =
+            |name: &str, kind: u8, link: Option<&str>, data: &[u8]| TarEntry::new(name, kind, 0o755, link, data);
         let long = format!("d/{}", "n".repeat(150));
         let ustar = format!("u/{}/x", "m".repeat(120));
         let entries = [
@@ -485,6 +586,9 @@ mod tests {
             TarEntry { format: Format::Ustar, ..entry(&ustar, b'0', None, b"ustar") },
             entry("h", b'1', Some("d/f"), b""),
         ];
+        let recipe = encode_recipe(&entries);
+        let (decoded, tail) = decode_recipe(&recipe);
+        assert_eq!((&decoded[..], tail), (&entries[..], &b""[..]), "recipes round-trip");
         let scratch = Scratch::new();
         let tar = write_tar(&entries, b"");
         let summary = unpack(&tar[..], &scratch.out, &UnpackOptions::default()).expect("unpacks");

@@ -14,6 +14,7 @@ use sea_payload::manifest::UpdateSettings;
 use sea_payload::pack::{PackOptions, PackageSpec, pack_dir, write_package};
 use sea_payload::trailer::TRAILER_LEN;
 use sea_payload::{Manifest, Package};
+use sea_payload_fuzz::{Format, NameForm, TarEntry, encode_recipe};
 use semver::Version;
 
 fn main() {
@@ -62,6 +63,10 @@ fn main() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&tar).expect("gzip");
     write(&corpus, "unpack", "seed-gzip", &[&[2], &gz.finish().expect("gzip")]);
+
+    for (name, mode, recipe) in recipes() {
+        write(&corpus, "unpack", &format!("seed-recipe-{name}"), &[&[mode], &encode_recipe(&recipe)]);
+    }
 
     for (name, path) in [("plain", "a/b/c"), ("dots", "./a//b/./c/"), ("parent", "a/../b"), ("drive", "C:/x")] {
         write(&corpus, "paths", &format!("seed-{name}"), &[path.as_bytes()]);
@@ -119,6 +124,64 @@ fn archive(tree: &Path) -> Vec<u8> {
     h.set_mode(0o644);
     builder.append_data(&mut h, format!("lib/{}", "long-name-".repeat(12)), &b"abc"[..]).expect("long");
     builder.into_inner().expect("tar")
+}
+
+/// Recipes for the `unpack` target (mode byte, entries): one benign tree, then each hostile form
+/// the unpacker refuses, for the fuzzer to mutate and combine.
+fn recipes() -> Vec<(&'static str, u8, Vec<TarEntry>)> {
+    let e = TarEntry::new;
+    let file = |name| e(name, b'0', 0o644, None, b"data\n");
+    let dir = |name| e(name, b'5', 0o755, None, b"");
+    let symlink = |name, target| e(name, b'2', 0o777, Some(target), b"");
+    let hardlink = |name, target| e(name, b'1', 0o644, Some(target), b"");
+    let long = format!("sub/{}", "long-".repeat(30));
+    vec![
+        (
+            "tree",
+            3,
+            vec![
+                dir("sub"),
+                file("sub/f.txt"),
+                e("a", b'0', 0o755, None, b"#!/bin/sh\n"),
+                symlink("b", "sub/f.txt"),
+                symlink("sub/c", "../a"),
+                hardlink("c", "a"),
+                dir("dir/"),
+            ],
+        ),
+        ("escape", 3, vec![symlink("a", "..")]),
+        ("escape-deep", 3, vec![dir("sub"), symlink("sub/a", "../../b")]),
+        ("escape-via-link", 3, vec![dir("sub"), symlink("sub/b", ".."), symlink("d", "sub/b/..")]),
+        ("absolute-link", 3, vec![symlink("a", "/")]),
+        ("drive-link", 3, vec![symlink("a", "C:/a")]),
+        ("cycle", 3, vec![symlink("a", "b"), symlink("b", "a")]),
+        ("below-link", 3, vec![dir("sub"), symlink("a", "sub"), file("a/f.txt")]),
+        ("below-file", 3, vec![file("a"), file("a/b")]),
+        ("hardlink-out", 3, vec![hardlink("h", "../sentinel")]),
+        ("hardlink-to-link", 3, vec![dir("sub"), symlink("a", "sub"), hardlink("h", "a")]),
+        ("setuid", 3, vec![e("a", b'0', 0o4755, None, b"x")]),
+        ("duplicate", 3, vec![file("a"), file("a")]),
+        ("parent", 3, vec![file("../a")]),
+        ("absolute", 3, vec![file("/a")]),
+        ("reserved", 3, vec![dir(".sea"), file(".sea/a")]),
+        ("device", 3, vec![e("a", b'3', 0o644, None, b"")]),
+        (
+            "long-names",
+            3,
+            vec![
+                TarEntry { form: NameForm::Gnu, ..symlink(&long, "../a") },
+                TarEntry { form: NameForm::Pax, ..file(&format!("{long}-pax")) },
+                TarEntry { format: Format::Ustar, ..file(&format!("u/{}/x", "m".repeat(120))) },
+            ],
+        ),
+        ("size-lie", 3, vec![TarEntry { size_lie: Some(600), ..file("a") }, file("b")]),
+        (
+            "strip",
+            0x40 | 3,
+            vec![dir("package"), file("package/a"), symlink("package/b", "a"), hardlink("package/c", "package/a")],
+        ),
+        ("limits", 0x30 | 3, vec![file("a"), file("b"), file("c"), file("d")]),
+    ]
 }
 
 fn feed() -> Feed {
