@@ -119,10 +119,11 @@ pub fn parent(normalized: &str) -> &str {
     normalized.rsplit_once('/').map_or("", |(p, _)| p)
 }
 
-/// `C:` as a first component would be a drive on Windows.
-fn looks_like_drive(component: &str) -> bool {
+/// `C:` as a first component would be a drive on Windows, and so would `C:x` (a path relative
+/// to drive C's current directory, which `Path::join` lets replace the destination).
+pub(crate) fn looks_like_drive(component: &str) -> bool {
     let b = component.as_bytes();
-    b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
+    b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
 }
 
 #[cfg(test)]
@@ -148,9 +149,20 @@ mod tests {
         assert_eq!(normalize(b"a\0b"), Err(PathError::ControlChar));
         assert_eq!(normalize(b"a\\..\\b"), Err(PathError::Backslash));
         assert_eq!(normalize(b"C:/Windows"), Err(PathError::Absolute));
+        assert_eq!(normalize(b"a/C:/x"), Ok("a/C:/x".to_owned()));
         assert_eq!(normalize(&[0xff, b'a']), Err(PathError::NotUtf8));
         assert_eq!(normalize("x".repeat(256).as_bytes()), Err(PathError::TooLong));
         assert_eq!(normalize("a/".repeat(300).as_bytes()), Err(PathError::TooDeep));
+    }
+
+    /// `C:x` is relative to drive C's current directory on Windows: joined to a destination there,
+    /// it replaces the destination. Found while writing the `paths` fuzz target.
+    #[test]
+    fn refuses_drive_relative_first_components() {
+        assert_eq!(normalize(b"C:x"), Err(PathError::Absolute));
+        assert_eq!(normalize(b"./z:evil/file"), Err(PathError::Absolute));
+        assert_eq!(normalize(b"1:x"), Ok("1:x".to_owned()));
+        assert_eq!(normalize(b"x/C:x"), Ok("x/C:x".to_owned()));
     }
 
     #[test]

@@ -167,10 +167,10 @@ impl Trailer {
     pub fn layout(&self, file_len: u64) -> Result<Layout, TrailerError> {
         let needed = [self.payload_len, self.index_len, self.manifest_len, self.signature_len]
             .iter()
-            .try_fold(TRAILER_LEN as u64, |acc, len| acc.checked_add(*len))
-            .unwrap_or(u64::MAX);
-        if needed > file_len {
-            return Err(TrailerError::PastEndOfFile { needed, file_len });
+            .try_fold(TRAILER_LEN as u64, |acc, len| acc.checked_add(*len));
+        // A sum that overflows never fits, even in a file of u64::MAX bytes.
+        if needed.is_none_or(|n| n > file_len) {
+            return Err(TrailerError::PastEndOfFile { needed: needed.unwrap_or(u64::MAX), file_len });
         }
         let trailer_start = file_len - TRAILER_LEN as u64;
         let signature_start = trailer_start - self.signature_len;
@@ -276,6 +276,18 @@ mod tests {
         let mut t = sample();
         t.payload_len = u64::MAX;
         assert!(matches!(t.layout(10_000), Err(TrailerError::PastEndOfFile { .. })));
+    }
+
+    /// Found by the `trailer` fuzz target: lengths whose sum overflows were saturated to
+    /// u64::MAX, which "fit" a file of u64::MAX bytes, and the section starts then underflowed.
+    #[test]
+    fn overflowing_lengths_do_not_fit_the_largest_file() {
+        let mut t = sample();
+        t.payload_len = u64::MAX - 100;
+        assert_eq!(t.layout(u64::MAX), Err(TrailerError::PastEndOfFile { needed: u64::MAX, file_len: u64::MAX }));
+        t.payload_len = u64::MAX - 128 - 200 - 300;
+        let layout = t.layout(u64::MAX).expect("exactly fits");
+        assert_eq!(layout.stub_len, 0);
     }
 
     #[test]
