@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use sea_tests::faults::{Feed, check_trees, fill, limit_file_size, no_core_dumps, noise, poll_fast, scratch};
+use sea_tests::faults::{Feed, check_trees, fill, limit_file_size, no_core_dumps, noise, scratch};
 use sea_tests::layout::{self, names, pkg_dir, tree_matches};
-use sea_tests::proc::{Running, wait_until};
+use sea_tests::proc::{Running, poll_fast, wait_until};
 use sea_tests::{Sandbox, run, text};
 
 const TIMEOUT: Duration = Duration::from_secs(60);

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use sea_tests::{
-    KillOnDrop, Pty, RELAYED_SIGNALS, Sandbox, default_signals, is_running, lines, run, text, wait_child, wait_until,
-};
+use sea_tests::proc::{Running, alive, wait_some};
+use sea_tests::{Pty, RELAYED_SIGNALS, Sandbox, default_signals, lines, run, text};
 
 /// Generous: debug builds on two shared cores.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,7 +110,7 @@ impl Logger {
     /// Waits for the app's readiness file; returns the app's pid.
     fn wait_ready(&self, launcher: &mut Child) -> i32 {
         let ready = self.dir.join("ready");
-        let pid = wait_until(TIMEOUT, || {
+        let pid = wait_some(TIMEOUT, || {
             if let Ok(Some(status)) = launcher.try_wait() {
                 panic!("the launcher exited before the app was ready: {status}");
             }
@@ -126,14 +125,14 @@ impl Logger {
 
     /// Waits until the app has logged `name` at least `n` times.
     fn wait_logged(&self, name: &str, n: usize) {
-        let seen = wait_until(TIMEOUT, || (self.count(name) >= n).then_some(()));
+        let seen = wait_some(TIMEOUT, || (self.count(name) >= n).then_some(()));
         assert!(seen.is_some(), "the app did not log {name} {n} time(s); log: {:?}", lines(&self.dir.join("log")));
     }
 
     /// Lets the app exit and checks the launcher mirrors its success.
-    fn stop(&self, launcher: &mut Child) {
+    fn stop(&self, launcher: &mut Running) {
         std::fs::write(self.dir.join("stop"), "").expect("write stop file");
-        let status = wait_child(launcher, TIMEOUT);
+        let status = launcher.wait_timeout(TIMEOUT);
         assert!(status.success(), "launcher: {status}");
     }
 }
@@ -177,7 +176,7 @@ fn deaths_by_signal_are_mirrored() {
 #[test]
 fn each_signal_sent_to_the_launcher_reaches_the_app_exactly_once() {
     let t = Logger::new();
-    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
+    let mut launcher = Running::spawn(&mut t.command());
     t.wait_ready(&mut launcher);
     // One at a time, each acknowledged before the next: the launcher handles records in order, so
     // a duplicate of one signal would be forwarded before the next signal is.
@@ -204,7 +203,7 @@ fn ctrl_c_typed_in_a_terminal_reaches_the_app_exactly_once() {
     // several rounds.
     cmd.env("SEA_T_SPIN", "1");
     pty.attach(&mut cmd);
-    let mut launcher = KillOnDrop(cmd.spawn().expect("start launcher on a pty"));
+    let mut launcher = Running::spawn(&mut cmd);
     t.wait_ready(&mut launcher);
 
     for round in 1..=5 {
@@ -225,13 +224,13 @@ fn ctrl_c_typed_in_a_terminal_reaches_the_app_exactly_once() {
 #[test]
 fn sigkill_to_the_launcher_leaves_no_running_app() {
     let t = Logger::new();
-    let mut launcher = KillOnDrop(t.command().spawn().expect("start launcher"));
+    let mut launcher = Running::spawn(&mut t.command());
     let app = t.wait_ready(&mut launcher);
-    assert!(is_running(app));
+    assert!(alive(app));
     kill(launcher.id(), libc::SIGKILL);
-    let status = wait_child(&mut launcher, TIMEOUT);
+    let status = launcher.wait_timeout(TIMEOUT);
     assert_eq!(status.signal(), Some(libc::SIGKILL));
-    let gone = wait_until(Duration::from_secs(10), || (!is_running(app)).then_some(()));
+    let gone = wait_some(Duration::from_secs(10), || (!alive(app)).then_some(()));
     if gone.is_none() {
         // SAFETY: clean up the orphan this test made before failing.
         unsafe { libc::kill(app, libc::SIGKILL) };

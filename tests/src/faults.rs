@@ -6,7 +6,6 @@ use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use sea_payload::manifest::parse_tree_id;
 
@@ -83,21 +82,6 @@ pub fn no_core_dumps(cmd: &mut Command) -> &mut Command {
             libc::setrlimit(libc::RLIMIT_CORE, &limit);
             Ok(())
         })
-    }
-}
-
-/// Polls `check` every millisecond (fine enough to pick kill instants inside phases that last a
-/// few milliseconds) until it holds or `timeout` passes.
-pub fn poll_fast(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

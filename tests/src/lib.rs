@@ -262,33 +262,6 @@ impl Sandbox {
     }
 }
 
-/// Polls `check` every 10 ms until it returns `Some`, or `timeout` passes (then `None`).
-/// Tests wait for conditions with a deadline instead of sleeping for a fixed time.
-pub fn wait_until<T>(timeout: std::time::Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if std::time::Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-/// Waits for `child` to exit within `timeout`; kills it (and panics) if it does not.
-pub fn wait_child(child: &mut std::process::Child, timeout: std::time::Duration) -> std::process::ExitStatus {
-    match wait_until(timeout, || child.try_wait().unwrap()) {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process {} did not exit within {timeout:?}", child.id());
-        }
-    }
-}
-
 /// The signals a launcher relays to its app.
 pub const RELAYED_SIGNALS: [(&str, i32); 7] = [
     ("INT", libc::SIGINT),
@@ -313,20 +286,6 @@ pub fn default_signals(cmd: &mut Command) -> &mut Command {
             }
             Ok(())
         })
-    }
-}
-
-/// Whether process `pid` is running: it exists and is not a zombie (a zombie no longer runs; it
-/// only waits for a parent, possibly a container's init that never reaps, to collect it).
-pub fn is_running(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks existence and permission.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name, which may itself contain spaces.
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
-        Err(_) => !cfg!(target_os = "linux"),
     }
 }
 
@@ -394,32 +353,5 @@ impl Pty {
         // SAFETY: `bytes` is valid for its length; the master is open.
         let n = unsafe { libc::write(self.master.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
         assert_eq!(usize::try_from(n).ok(), Some(bytes.len()), "write to pty: {}", std::io::Error::last_os_error());
-    }
-}
-
-/// A child process that is killed (`SIGKILL`) and reaped when dropped, so a failing test leaves
-/// nothing running (a launcher's app follows it through the parent-death signal on Linux).
-#[derive(Debug)]
-pub struct KillOnDrop(pub std::process::Child);
-
-impl std::ops::Deref for KillOnDrop {
-    type Target = std::process::Child;
-    fn deref(&self) -> &std::process::Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for KillOnDrop {
-    fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 }
