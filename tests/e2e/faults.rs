@@ -466,3 +466,39 @@ fn a_partial_download_of_a_superseded_release_is_removed() {
     assert!(out.status.success() && text(&out).1.contains("installed 3.0.0"), "{}", text(&out).1);
     assert_eq!(names(&f.downloads()), Vec::<String>::new(), "2.0.0's partial download is garbage now");
 }
+
+/// First run: writes a restart request far larger than the file-size limit (so the write stops
+/// part-way, like a disk that fills up) and exits 75. Later runs print their arguments.
+const BIG_RESTARTER: &str = "#!/bin/sh\nif [ ! -e \"$1/first\" ]; then\n  : > \"$1/first\"\n\
+  { printf '{\"args\": [\"'; head -c 65536 /dev/zero | tr '\\0' x; printf '\"]}'; } > \"$RSF_RESTART_FILE\"\n\
+  exit 75\nfi\necho \"again $*\"\n";
+
+#[test]
+fn a_disk_that_fills_while_the_app_writes_its_restart_file_is_reported_and_the_app_restarts() {
+    let sb = Sandbox::new();
+    let app = sb.app("rsf").exec("bin/app", BIG_RESTARTER);
+    let bin = sb.pack(app.path(), "rsf", "1.0.0", "bin/app", &[]);
+    let (warm, work) = (sb.path("warm"), sb.path("work"));
+    for dir in [&warm, &work] {
+        fs::create_dir(dir).expect("mkdir");
+    }
+    // Extracted beforehand (a plain run): the limit is for the restart file, not the extraction.
+    fs::write(warm.join("first"), "").expect("write");
+    let out = run(sb.cmd(&bin).arg(&warm));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let pkg = pkg_dir(&sb.cache("rsf"));
+    let before = names(&pkg);
+    let mut cmd = sb.cmd(&bin);
+    cmd.arg(&work);
+    limit_file_size(&mut cmd, 8 * 1024);
+    let out = run(&mut cmd);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, format!("again {}\n", work.display()), "restarted with the same arguments");
+    let report: Vec<&str> = stderr.lines().filter(|l| l.starts_with("rsf: ")).collect();
+    assert!(report.iter().any(|l| l.contains("restart") && l.contains("malformed")), "{stderr}");
+    let requests: Vec<_> = fs::read_dir(sb.app_home("rsf").join("restart")).expect("restart dir").collect();
+    assert!(requests.is_empty(), "the truncated request is deleted: {requests:?}");
+    assert_eq!(names(&pkg), before, "the cache is as it was");
+    tree_matches(&bin, &pkg.join(layout::tree_id(&bin))).expect("complete tree");
+}
