@@ -1,4 +1,5 @@
-//! Records the target platform for the stub marker that `sea-pack` reads (see `src/stub.rs`).
+//! Records the target platform for the stub marker that `sea-pack` reads (see `src/stub.rs`), and
+//! links the stub as a position-dependent executable on Linux.
 
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
@@ -22,5 +23,12 @@ fn main() {
         "unknown"
     };
     println!("cargo:rustc-env=SEA_STUB_PLATFORM={os}-{arch}");
+    // A position-dependent executable: a PIE's ~4,000 relative relocations make the dynamic
+    // loader write (and so copy) every page of `.data.rel.ro` at each start, ~25 page faults
+    // and ~0.06 ms of a warm start measured here. The libraries stay randomised; the stub's own
+    // address does not, a hardening trade made for a process that only reads its own file.
+    if target.contains("linux-gnu") {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -355,3 +355,32 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_cache_as_it_was() {
     assert!(stderr.contains("free") && stderr.contains("FAT_CACHE_HOME"), "{stderr}");
     assert!(left.iter().all(|n| n.ends_with(".lock")), "nothing but lock files left: {left:?}");
 }
+
+#[test]
+fn closed_standard_descriptors_are_reopened_on_dev_null_for_the_app() {
+    let sb = Sandbox::new();
+    let report = sb.path("fds");
+    let app = sb.app("fds").exec(
+        "bin/app",
+        "#!/bin/sh\nfor fd in 0 2; do readlink \"/proc/self/fd/$fd\" || echo closed; done > \"$1\"\n",
+    );
+    let bin = sb.pack(app.path(), "fds", "1.0.0", "bin/app", &[]);
+    let mut cmd = sb.cmd(&bin);
+    cmd.arg(&report).stdout(Stdio::null());
+    // Started with stdin and stderr closed: files the launcher opens (its lock, its payload) must
+    // not take those numbers and reach the app as its stdin or stderr.
+    // SAFETY: between fork and exec; close is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::close(0);
+            libc::close(2);
+            Ok(())
+        });
+    }
+    for _ in 0..2 {
+        let status = cmd.status().expect("run");
+        assert!(status.success(), "{status}");
+        let seen = fs::read_to_string(&report).expect("report");
+        assert_eq!(seen, "/dev/null\n/dev/null\n", "cold, then warm");
+    }
+}
