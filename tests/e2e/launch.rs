@@ -360,10 +360,9 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_cache_as_it_was() {
 fn closed_standard_descriptors_are_reopened_on_dev_null_for_the_app() {
     let sb = Sandbox::new();
     let report = sb.path("fds");
-    let app = sb.app("fds").exec(
-        "bin/app",
-        "#!/bin/sh\nfor fd in 0 2; do readlink \"/proc/self/fd/$fd\" || echo closed; done > \"$1\"\n",
-    );
+    let app = sb
+        .app("fds")
+        .exec("bin/app", "#!/bin/sh\nfor fd in 0 2; do readlink \"/proc/self/fd/$fd\" || echo closed; done > \"$1\"\n");
     let bin = sb.pack(app.path(), "fds", "1.0.0", "bin/app", &[]);
     let mut cmd = sb.cmd(&bin);
     cmd.arg(&report).stdout(Stdio::null());
