@@ -78,6 +78,10 @@ HELPER = "libexec/helper"
 MANIFEST = ".sea/manifest.json"
 INDEX = ".sea/index.json"
 UPDATE_MARK = ".sea/update"
+# A tree extracted at a cold start and not yet flushed to disk holds this boot's id here (the
+# launcher's flush.rs); trees installed by updates are flushed first and never do.
+UNFLUSHED = ".sea/unflushed"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 # Product bugs once found by this run, now fixed and pinned by tests in tests/e2e/faults.rs; a violation
 # that looks like one of them is labelled with the test that pins it.
 KNOWN_GC_RACE = "regression of faults::concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed"
@@ -826,6 +830,14 @@ class Stress:
             elif rel in v.executables and not st.st_mode & 0o100:
                 self.violation(f"cache: {name}: {rel} lost its executable bit")
         extra = set(found) - set(v.files) - v.dirs
+        if UNFLUSHED in extra and not v.update:
+            extra.discard(UNFLUSHED)
+            try:
+                mark = (tree / UNFLUSHED).read_text().strip()
+            except OSError:
+                mark = None  # flushed and removed since the walk
+            if mark is not None and mark != BOOT_ID:
+                self.violation(f"cache: {name}: unflushed mark of another boot ({mark!r}) in a tree in use")
         if extra:
             self.violation(f"cache: {name}: unexpected entries {sorted(extra)[:5]}")
 

@@ -30,6 +30,11 @@ pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let policy = gc::Policy { min_age: app.gc_min_age(), protect: vec![id.to_owned()] };
     let dir: PathBuf = dir.to_owned();
     let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
+        // First: until then a power cut would cost this tree (see `flush`).
+        match crate::flush::flush(&dir) {
+            Ok(flushed) => tracing::debug!(flushed, "flush of the tree in use"),
+            Err(e) => tracing::warn!(error = %e, tree = %dir.display(), "could not flush the tree in use"),
+        }
         if gc::due(&stamp, GC_PERIOD) {
             let report = gc::collect(&app.dirs.pkg, &policy);
             gc::sweep_home(&app.dirs.home);

@@ -6,8 +6,10 @@
 //! It takes the tree's exclusive extraction lock, waiting while another launcher extracts;
 //! checks again (the other launcher usually just finished); checks free space and that the
 //! cache is not mounted `noexec`; unpacks into a fresh temporary sibling, verifying the payload's
-//! SHA-256 while streaming; writes `.sea/` with the manifest last; makes the files durable; and
-//! renames the temporary tree into place. A damaged tree in the way is swapped out atomically
+//! SHA-256 while streaming; writes `.sea/` with the manifest last; and renames the temporary tree
+//! into place. Trees installed by updates are flushed to disk first; a cold start's tree is
+//! published unflushed and flushed in the background (`flush`), which is safe because power loss
+//! changes the boot id recorded in it. A damaged tree in the way is swapped out atomically
 //! (Linux `RENAME_EXCHANGE`), so its path never stops naming a complete tree for the processes
 //! still running from it.
 //!
@@ -28,6 +30,7 @@ use sea_payload::package::PackageError;
 use sea_payload::unpack::{Durability, UnpackOptions};
 
 use crate::dirs::Dirs;
+use crate::flush;
 use crate::lock::{self, LockError, Mode};
 use crate::progress::Progress;
 use crate::tree::{self, TreePaths};
@@ -50,6 +53,9 @@ pub(crate) struct ExtractOptions<'a> {
     pub(crate) mark_update: bool,
     /// Whether a progress bar may be shown.
     pub(crate) progress: bool,
+    /// Publish before the data reaches the disk, leaving the flush to the background (see
+    /// `flush`); only for trees that can be extracted again from this binary.
+    pub(crate) defer_flush: bool,
 }
 
 /// What [`ensure_tree`] did.
@@ -119,7 +125,8 @@ pub(crate) fn ensure_tree(
     package.check_signature(options.public_key)?;
     check_space(&dirs.pkg, manifest.unpacked_size + manifest.entries * 4096, &dirs.cache_var)?;
     let temp = tree.temp_dir();
-    let result = fill(package, &temp, options, &dirs.cache_var).and_then(|()| publish(&temp, tree));
+    let defer = options.defer_flush && !options.mark_update && flush::boot_id().is_some();
+    let result = fill(package, &temp, options, defer, &dirs.cache_var).and_then(|()| publish(&temp, tree, defer));
     if result.is_err() {
         let _ = fs::remove_dir_all(&temp);
     }
@@ -127,7 +134,14 @@ pub(crate) fn ensure_tree(
 }
 
 /// Unpacks and writes the metadata into the temporary tree.
-fn fill(package: &Package, temp: &Path, options: &ExtractOptions<'_>, cache_var: &str) -> Result<(), ExtractError> {
+/// With `defer`, nothing is flushed and the tree is marked unflushed.
+fn fill(
+    package: &Package,
+    temp: &Path,
+    options: &ExtractOptions<'_>,
+    defer: bool,
+    cache_var: &str,
+) -> Result<(), ExtractError> {
     create_dir(temp)?;
     let bar = progress_bar(package, options);
     let report = |bytes: u64| {
@@ -135,8 +149,8 @@ fn fill(package: &Package, temp: &Path, options: &ExtractOptions<'_>, cache_var:
             bar.set(bytes);
         }
     };
-    let unpack_options =
-        UnpackOptions { durability: Durability::Durable, progress: Some(&report), ..UnpackOptions::default() };
+    let durability = if defer { Durability::None } else { Durability::Durable };
+    let unpack_options = UnpackOptions { durability, progress: Some(&report), ..UnpackOptions::default() };
     let unpacked = package.unpack_to(temp, &unpack_options);
     drop(bar);
     unpacked.map_err(|source| {
@@ -148,19 +162,26 @@ fn fill(package: &Package, temp: &Path, options: &ExtractOptions<'_>, cache_var:
     })?;
     let meta = temp.join(tree::META_DIR);
     create_dir(&meta)?;
-    let index = package.index_bytes()?;
-    write_synced(&temp.join(tree::INDEX), &index)?;
+    // First in `.sea`: the unflushed mark must exist before anything that publishes the tree.
+    if defer && !flush::mark(temp).map_err(|e| ExtractError::io("write", &temp.join(flush::MARK), e))? {
+        return Err(ExtractError::io("read the boot id for", temp, io::Error::other("it vanished")));
+    }
+    let write = if defer { write_plain } else { write_synced };
+    write(&temp.join(tree::INDEX), &package.index_bytes()?)?;
     if options.mark_update {
-        write_synced(&temp.join(tree::UPDATE_MARK), b"")?;
+        write(&temp.join(tree::UPDATE_MARK), b"")?;
     }
     // Last: the completion mark.
-    write_synced(&temp.join(tree::MANIFEST), package.manifest_bytes())?;
-    sync_dir(&meta)?;
-    sync_dir(temp)
+    write(&temp.join(tree::MANIFEST), package.manifest_bytes())?;
+    if !defer {
+        sync_dir(&meta)?;
+        sync_dir(temp)?;
+    }
+    Ok(())
 }
 
-/// Moves the finished temporary tree into place.
-fn publish(temp: &Path, tree: &TreePaths) -> Result<Extracted, ExtractError> {
+/// Moves the finished temporary tree into place (durably unless `defer`).
+fn publish(temp: &Path, tree: &TreePaths, defer: bool) -> Result<Extracted, ExtractError> {
     let parent = tree.dir.parent().unwrap_or(Path::new("."));
     let outcome = match fs::symlink_metadata(&tree.dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -173,7 +194,9 @@ fn publish(temp: &Path, tree: &TreePaths) -> Result<Extracted, ExtractError> {
             Extracted::Repaired
         }
     };
-    sync_dir(parent)?;
+    if !defer {
+        sync_dir(parent)?;
+    }
     Ok(outcome)
 }
 
@@ -225,6 +248,10 @@ pub(crate) fn mark_update(dir: &Path) -> Result<(), ExtractError> {
 
 fn create_dir(path: &Path) -> Result<(), ExtractError> {
     crate::private::create_dir(path, false).map_err(|e| ExtractError::io("create", path, e))
+}
+
+fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), ExtractError> {
+    fs::write(path, bytes).map_err(|e| ExtractError::io("write", path, e))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ExtractError> {

@@ -191,6 +191,7 @@ impl Session<'_> {
                 public_key: manifest.update.public_key.as_deref(),
                 mark_update: false,
                 progress: true,
+                defer_flush: true,
             };
             let done = extract::ensure_tree(&app.package, &tree, &app.dirs, &options)?;
             tracing::info!(?done, "tree ready");

@@ -7,10 +7,11 @@
 //! place ([`error::LauncherError::exit_code`]) and are printed as `<name>: <message>`.
 //!
 //! Module map (SPEC.md behaviour → file): directories `dirs`, extraction `extract` (+ `tree`,
-//! `lock`), version choice `select` (+ `health` for bad marks, `state` for update state), running
-//! the app `launch` (+ `supervise`, `signals`, `gitenv`, `restart`, `relaunch`), clean-up `gc`,
-//! checks `verify` and `background`, `--sea-info` `info`, variables `vars`, process inputs
-//! `process`, what runs before all of that (Linux, glibc) `startup`.
+//! `lock`, and `flush` for its deferred durability), version choice `select` (+ `health` for bad
+//! marks, `state` for update state), running the app `launch` (+ `supervise`, `signals`,
+//! `gitenv`, `restart`, `relaunch`), clean-up `gc`, checks `verify` and `background`,
+//! `--sea-info` `info`, variables `vars`, process inputs `process`, what runs before all of that
+//! (Linux, glibc) `startup`.
 
 // On Linux with glibc the C `main` below replaces std's start-up, which costs a warm start
 // ~0.15 ms (see `startup`). Not under `cargo test`, whose harness brings its own `main`.
@@ -21,6 +22,7 @@ mod background;
 mod dirs;
 mod error;
 mod extract;
+mod flush;
 mod gc;
 mod gitenv;
 mod health;

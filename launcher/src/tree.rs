@@ -87,10 +87,14 @@ pub(crate) enum Damage {
     /// A file has the wrong size or kind.
     #[error("'{0}' was modified (wrong size or type)")]
     Changed(String),
+    /// Extracted without a flush in an earlier boot: data may have been lost (see `flush`).
+    #[error("it was not yet written to disk when the system last went down")]
+    Unflushed,
 }
 
 /// The check run at every start: completion mark, entry and every executable exist with their
-/// size. Costs one `stat` per executable, whatever the number of files in the tree.
+/// size, and no unflushed data from an earlier boot. Costs one `stat` per executable and one
+/// failed `open`, whatever the number of files in the tree.
 pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) -> Result<(), Damage> {
     match fs::metadata(dir.join(MANIFEST)) {
         Ok(meta) if meta.is_file() && meta.len() == manifest_len => {}
@@ -102,6 +106,9 @@ pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) ->
             Ok(_) => return Err(Damage::Changed(exe.path.clone())),
             Err(_) => return Err(Damage::Missing(exe.path.clone())),
         }
+    }
+    if crate::flush::maybe_lost(dir) {
+        return Err(Damage::Unflushed);
     }
     Ok(())
 }

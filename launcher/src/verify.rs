@@ -135,6 +135,7 @@ pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::La
         public_key: app.manifest().update.public_key.as_deref(),
         mark_update: false,
         progress: true,
+        defer_flush: false,
     };
     extract::ensure_tree(&app.package, &paths, &app.dirs, &options)?;
     let _ =

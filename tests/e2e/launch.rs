@@ -383,3 +383,34 @@ fn closed_standard_descriptors_are_reopened_on_dev_null_for_the_app() {
         assert_eq!(seen, "/dev/null\n/dev/null\n", "cold, then warm");
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cold_start_is_flushed_in_the_background_and_an_unflushed_tree_from_another_boot_is_extracted_again() {
+    let sb = Sandbox::new();
+    let app = sb.app("fl").exec("bin/app", "#!/bin/sh\n[ -n \"$1\" ] && sleep \"$1\"\necho ran\n");
+    let bin = sb.pack(app.path(), "fl", "1.0.0", "bin/app", &[]);
+    let tree = pkg_dir(&sb.cache("fl")).join(layout::tree_id(&bin));
+    let mark = tree.join(".sea/unflushed");
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    // A short run publishes the tree before it reaches the disk, marked with this boot.
+    let out = run(&mut sb.cmd(&bin));
+    assert_eq!(text(&out).0, "ran\n", "{}", text(&out).1);
+    assert_eq!(fs::read_to_string(&mark).expect("marked").trim(), boot.trim());
+    // The mark of another boot (a power cut came before the flush): extracted again.
+    fs::write(&mark, "00000000-0000-0000-0000-000000000000\n").expect("write");
+    // Nothing else is wrong with the tree; a file of our own shows whether it was replaced.
+    fs::write(tree.join("canary"), "").expect("write");
+    let out = run(&mut sb.cmd(&bin));
+    assert_eq!(text(&out).0, "ran\n", "{}", text(&out).1);
+    assert!(!tree.join("canary").exists(), "the tree was extracted again");
+    tree_matches(&bin, &tree).expect("complete tree");
+    assert_eq!(fs::read_to_string(&mark).expect("marked").trim(), boot.trim());
+    // An app that runs past the settling time gets the tree flushed and the mark removed.
+    let out = run(sb.cmd(&bin).arg("1"));
+    assert_eq!(text(&out).0, "ran\n", "{}", text(&out).1);
+    assert!(!mark.exists(), "flushed by the background work");
+    let out = run(&mut sb.cmd(&bin));
+    assert_eq!(text(&out).0, "ran\n", "{}", text(&out).1);
+    assert!(!mark.exists(), "a warm start writes nothing");
+}

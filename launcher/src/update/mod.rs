@@ -340,6 +340,7 @@ impl<'a> Updater<'a> {
             public_key: Some(&self.key),
             mark_update: true,
             progress: self.interactive,
+            defer_flush: false,
         };
         extract::ensure_tree(&package, &tree, dirs, &options)?;
         if release.min_launcher <= self.app.launcher_version {
