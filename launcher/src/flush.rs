@@ -13,6 +13,10 @@
 //! completion mark and the rename that publishes the tree, so a journaling file system never
 //! persists the rename without the mark's directory entry.
 //!
+//! Not covered: a removable disk pulled out before the flush and plugged in again within the same
+//! boot. The background check of every file's size against the index still finds what such a
+//! disk lost, and the next start repairs it.
+//!
 //! Not for trees installed by updates: they cannot be extracted again from the binary, so they
 //! are flushed before they are published. Without a boot id (other systems) neither is deferred.
 //!
