@@ -125,8 +125,11 @@ pub(crate) fn ensure_tree(
     package.check_signature(options.public_key)?;
     check_space(&dirs.pkg, manifest.unpacked_size + manifest.entries * 4096, &dirs.cache_var)?;
     let temp = tree.temp_dir();
-    let defer = options.defer_flush && !options.mark_update && flush::boot_id().is_some();
-    let result = fill(package, &temp, options, defer, &dirs.cache_var).and_then(|()| publish(&temp, tree, defer));
+    // The boot id the unflushed tree is marked with; `None`: flush before publishing.
+    let boot = if options.defer_flush && !options.mark_update { flush::boot_id() } else { None };
+    let defer = boot.is_some();
+    let result =
+        fill(package, &temp, options, boot.as_deref(), &dirs.cache_var).and_then(|()| publish(&temp, tree, defer));
     if result.is_err() {
         let _ = fs::remove_dir_all(&temp);
     }
@@ -134,12 +137,12 @@ pub(crate) fn ensure_tree(
 }
 
 /// Unpacks and writes the metadata into the temporary tree.
-/// With `defer`, nothing is flushed and the tree is marked unflushed.
+/// With a `boot` id, nothing is flushed and the tree is marked unflushed in that boot.
 fn fill(
     package: &Package,
     temp: &Path,
     options: &ExtractOptions<'_>,
-    defer: bool,
+    boot: Option<&str>,
     cache_var: &str,
 ) -> Result<(), ExtractError> {
     create_dir(temp)?;
@@ -149,6 +152,7 @@ fn fill(
             bar.set(bytes);
         }
     };
+    let defer = boot.is_some();
     let durability = if defer { Durability::None } else { Durability::Durable };
     let unpack_options = UnpackOptions { durability, progress: Some(&report), ..UnpackOptions::default() };
     let unpacked = package.unpack_to(temp, &unpack_options);
@@ -163,8 +167,8 @@ fn fill(
     let meta = temp.join(tree::META_DIR);
     create_dir(&meta)?;
     // First in `.sea`: the unflushed mark must exist before anything that publishes the tree.
-    if defer && !flush::mark(temp).map_err(|e| ExtractError::io("write", &temp.join(flush::MARK), e))? {
-        return Err(ExtractError::io("read the boot id for", temp, io::Error::other("it vanished")));
+    if let Some(boot) = boot {
+        flush::mark(temp, boot).map_err(|e| ExtractError::io("write", &temp.join(flush::MARK), e))?;
     }
     let write = if defer { write_plain } else { write_synced };
     write(&temp.join(tree::INDEX), &package.index_bytes()?)?;

@@ -57,12 +57,9 @@ pub(crate) fn maybe_lost(dir: &Path) -> bool {
     boot_id().is_none_or(|now| now != id.trim())
 }
 
-/// Marks the temporary tree `temp` (its `.sea` exists) as unflushed. `false` when there is no
-/// boot id: the caller must flush before publishing.
-pub(crate) fn mark(temp: &Path) -> io::Result<bool> {
-    let Some(id) = boot_id() else { return Ok(false) };
-    fs::write(temp.join(MARK), id)?;
-    Ok(true)
+/// Marks the temporary tree `temp` (its `.sea` exists) as unflushed in boot `boot`.
+pub(crate) fn mark(temp: &Path, boot: &str) -> io::Result<()> {
+    fs::write(temp.join(MARK), boot)
 }
 
 /// Flushes the file system of the tree at `dir` if it is marked, then removes the mark. Returns
@@ -111,7 +108,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir(dir.path().join(".sea")).expect("mkdir");
         assert!(!maybe_lost(dir.path()), "no mark");
-        assert!(mark(dir.path()).expect("mark"));
+        mark(dir.path(), &boot_id().expect("boot id")).expect("mark");
         assert!(!maybe_lost(dir.path()), "this boot");
         fs::write(dir.path().join(MARK), "00000000-0000-0000-0000-000000000000\n").expect("write");
         assert!(maybe_lost(dir.path()), "another boot");
@@ -126,7 +123,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::create_dir(dir.path().join(".sea")).expect("mkdir");
         assert!(!flush(dir.path()).expect("nothing to flush"));
-        assert!(mark(dir.path()).expect("mark"));
+        mark(dir.path(), &boot_id().expect("boot id")).expect("mark");
         assert!(flush(dir.path()).expect("flushed"));
         assert!(!dir.path().join(MARK).exists());
         assert!(!flush(dir.path()).expect("again"));
