@@ -6,34 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use sea_tests::faults::Feed;
 use sea_tests::layout::{self, names, pkg_dir};
-use sea_tests::server::{Fault, Server};
+use sea_tests::server::Fault;
 use sea_tests::{Sandbox, bins, is_root, run, set_mode, text};
 
-/// A sandbox with a signing key, a feed directory and a server for it.
-struct World {
-    sb: Sandbox,
-    feed: PathBuf,
-    server: Server,
-    key: PathBuf,
-    public_key: String,
+/// The shared feed world (`sea_tests::faults::Feed`, app `hello`), with the update tests' own
+/// app builder and a short update timeout.
+struct World(Feed);
+
+impl std::ops::Deref for World {
+    type Target = Feed;
+    fn deref(&self) -> &Feed {
+        &self.0
+    }
 }
 
 impl World {
     fn new() -> Self {
-        let sb = Sandbox::new();
-        let feed = sb.path("feed");
-        fs::create_dir(&feed).expect("mkdir");
-        let server = Server::start(&feed);
-        let key = sb.path("release.key");
-        let out = run(sb.sea_pack().arg("keygen").arg("-o").arg(&key));
-        assert!(out.status.success(), "keygen: {}", text(&out).1);
-        let public_key = text(&out).0.split_whitespace().last().expect("public key").to_owned();
-        Self { sb, feed, server, key, public_key }
-    }
-
-    fn feed_url(&self) -> String {
-        format!("{}/stable.json", self.server.url())
+        World(Feed::new("hello"))
     }
 
     /// Packs version `version` of app `name`, whose entry prints its version and then runs `tail`.
@@ -47,7 +38,7 @@ impl World {
             "--compression".to_owned(),
             "zstd:3".to_owned(),
             "--feed".to_owned(),
-            self.feed_url(),
+            self.url(),
             "--public-key".to_owned(),
             self.public_key.clone(),
             "--sign-key".to_owned(),
@@ -68,21 +59,6 @@ impl World {
         self.build_app("hello", version, "", None)
     }
 
-    fn release(&self, bins: &[&Path]) {
-        let out = run(self
-            .sb
-            .sea_pack()
-            .arg("release")
-            .args(bins)
-            .arg("--base-url")
-            .arg(self.server.url())
-            .arg("-o")
-            .arg(&self.feed)
-            .arg("--sign-key")
-            .arg(&self.key));
-        assert!(out.status.success(), "release: {}", text(&out).1);
-    }
-
     fn update(&self, bin: &Path) -> Output {
         run(self.sb.cmd(bin).arg("--sea-update").env("HELLO_UPDATE_TIMEOUT", "3"))
     }
@@ -92,10 +68,6 @@ impl World {
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stderr}");
         stdout.lines().next().unwrap_or_default().to_owned()
-    }
-
-    fn pkg(&self) -> PathBuf {
-        pkg_dir(&self.sb.cache("hello"))
     }
 
     fn trees(&self) -> Vec<String> {
@@ -108,7 +80,7 @@ impl World {
 
     /// Re-writes the feed through `edit` and signs it again with `key` (our key by default).
     fn edit_feed(&self, key: Option<&Path>, edit: impl FnOnce(&mut serde_json::Value)) {
-        let path = self.feed.join("stable.json");
+        let path = self.dir.join("stable.json");
         let mut feed: serde_json::Value = serde_json::from_slice(&fs::read(&path).expect("feed")).expect("json");
         edit(&mut feed);
         let bytes = serde_json::to_vec_pretty(&feed).expect("json");
@@ -229,9 +201,9 @@ fn bad_feeds_are_refused() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let feed = w.feed.join("stable.json");
+    let feed = w.dir.join("stable.json");
     let good = fs::read(&feed).expect("feed");
-    let good_sig = fs::read(w.feed.join("stable.json.minisig")).expect("sig");
+    let good_sig = fs::read(w.dir.join("stable.json.minisig")).expect("sig");
     // Invalid JSON, properly signed.
     w.write_signed(&feed, b"{\"format\": 1, \"releases\": [", &w.key);
     assert_failed_cleanly(&w, &w.update(&v1), "not valid JSON", &v1);
@@ -240,14 +212,14 @@ fn bad_feeds_are_refused() {
     let at = tampered.iter().position(|b| *b == b'2').expect("a digit");
     tampered[at] = b'3';
     fs::write(&feed, &tampered).expect("write");
-    fs::write(w.feed.join("stable.json.minisig"), &good_sig).expect("write");
+    fs::write(w.dir.join("stable.json.minisig"), &good_sig).expect("write");
     assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1);
     // Signed by another key.
     w.write_signed(&feed, &good, &w.other_key());
     assert_failed_cleanly(&w, &w.update(&v1), "another key", &v1);
     // A garbage signature file.
     fs::write(&feed, &good).expect("write");
-    fs::write(w.feed.join("stable.json.minisig"), "not a signature").expect("write");
+    fs::write(w.dir.join("stable.json.minisig"), "not a signature").expect("write");
     assert_failed_cleanly(&w, &w.update(&v1), "signature is not valid", &v1);
     // Releases for another platform only.
     w.write_signed(&feed, &good, &w.key);
@@ -267,7 +239,7 @@ fn bad_downloads_are_deleted_and_nothing_is_installed() {
     let v1 = w.build("1.0.0");
     let v2 = w.build("2.0.0");
     w.release(&[&v2]);
-    let good = fs::read(w.feed.join("stable.json")).expect("feed");
+    let good = fs::read(w.dir.join("stable.json")).expect("feed");
     // One byte changed in transit.
     w.server.fault(".sea", Fault::Corrupt(100));
     assert_failed_cleanly(&w, &w.update(&v1), "SHA-256 does not match", &v1);
@@ -282,10 +254,10 @@ fn bad_downloads_are_deleted_and_nothing_is_installed() {
     assert!(w.downloads().is_empty(), "{:?}", w.downloads());
     // A wrong signature on the artifact (signed by another key, feed re-signed by ours).
     let artifact = w.sb.path("artifact");
-    w.write_signed(&w.feed.join("stable.json"), &good, &w.key);
+    w.write_signed(&w.dir.join("stable.json"), &good, &w.key);
     w.edit_feed(None, |f| {
         let url = f["releases"][0]["payload"]["url"].as_str().expect("url").to_owned();
-        let file = w.feed.join(url.rsplit('/').next().expect("name"));
+        let file = w.dir.join(url.rsplit('/').next().expect("name"));
         fs::copy(&file, &artifact).expect("copy");
         f["releases"][0]["payload"]["signature"] = sign(&w.other_key(), &fs::read(&file).expect("read")).into();
     });
@@ -318,7 +290,7 @@ fn a_payload_of_another_app_is_refused_even_when_everything_is_signed() {
     let bytes = fs::read(other_dir.join(&other_artifact)).expect("read");
     w.edit_feed(None, |f| {
         let url = f["releases"][0]["payload"]["url"].as_str().expect("url").to_owned();
-        fs::write(w.feed.join(url.rsplit('/').next().expect("name")), &bytes).expect("write");
+        fs::write(w.dir.join(url.rsplit('/').next().expect("name")), &bytes).expect("write");
         f["releases"][0]["payload"]["size"] = (bytes.len() as u64).into();
         f["releases"][0]["payload"]["sha256"] = sea_payload::digest::sha256_hex(&bytes).into();
         f["releases"][0]["payload"]["signature"] = sign(&w.key, &bytes).into();
@@ -374,14 +346,14 @@ fn a_feed_can_never_roll_a_client_back() {
     let v2 = w.build("2.0.0");
     let v3 = w.build("3.0.0");
     w.release(&[&v2]);
-    let old_feed = fs::read(w.feed.join("stable.json")).expect("feed");
-    let old_sig = fs::read(w.feed.join("stable.json.minisig")).expect("sig");
+    let old_feed = fs::read(w.dir.join("stable.json")).expect("feed");
+    let old_sig = fs::read(w.dir.join("stable.json.minisig")).expect("sig");
     w.release(&[&v3]);
     assert!(w.update(&v1).status.success());
     assert_eq!(w.first_line(&v1), "hello 3.0.0");
     // An attacker replays the old, validly signed feed, and removes 3.0.0's tree.
-    fs::write(w.feed.join("stable.json"), old_feed).expect("write");
-    fs::write(w.feed.join("stable.json.minisig"), old_sig).expect("write");
+    fs::write(w.dir.join("stable.json"), old_feed).expect("write");
+    fs::write(w.dir.join("stable.json.minisig"), old_sig).expect("write");
     let v3_tree = w.pkg().join(layout::tree_id(&v3));
     fs::remove_dir_all(&v3_tree).expect("rm");
     let out = w.update(&v1);
@@ -402,7 +374,7 @@ fn big_release(w: &World) -> PathBuf {
         .collect();
     fs::write(big.path().join("blob"), noise).expect("write");
     let key = w.key.to_string_lossy().into_owned();
-    let flags = ["--compression", "zstd:1", "--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key];
+    let flags = ["--compression", "zstd:1", "--feed", &w.url(), "--public-key", &w.public_key, "--sign-key", &key];
     let v2 = w.sb.pack(big.path(), "hello", "2.0.0", "bin/app", &flags);
     w.release(&[&v2]);
     v2
@@ -523,7 +495,7 @@ fn a_black_holed_feed_does_not_delay_start_or_exit() {
     // to reach the server, which accepts the connection and never answers.
     let app = w.sb.app("hello-slow").exec("bin/app", "#!/bin/sh\necho started\nsleep 0.3\n");
     let key = w.key.to_string_lossy().into_owned();
-    let flags = ["--feed", &w.feed_url(), "--public-key", &w.public_key, "--sign-key", &key];
+    let flags = ["--feed", &w.url(), "--public-key", &w.public_key, "--sign-key", &key];
     let v1 = w.sb.pack(app.path(), "hello", "1.0.0", "bin/app", &flags);
     w.release(&[&v1]);
     w.server.fault("stable.json", Fault::Hang);
