@@ -48,6 +48,8 @@ pub(crate) enum Command {
     Keygen(KeygenArgs),
     /// Publish packed executables as a signed update feed that any static HTTP server can serve.
     Release(ReleaseArgs),
+    /// Write the next signed trust statement: the keys that sign releases from now on, and the root.
+    Trust(TrustArgs),
 }
 
 /// `sea-pack build`.
@@ -203,4 +205,42 @@ pub(crate) struct ReleaseArgs {
     /// Offer the new releases to this percentage of installs only, e.g. `--rollout 10`.
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub(crate) rollout: Option<u8>,
+}
+
+/// `sea-pack trust`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sea-pack trust site/ --name hello --root root1.key.pub --root root2.key.pub --root root3.key.pub \\\n      \
+    --threshold 2 --delegate release.key.pub --sign-key root1.key --sign-key root2.key\n  \
+    sea-pack trust site/ --delegate release2.key.pub --sign-key root1.key --sign-key root3.key\n  \
+    sea-pack trust site/ --root new1.key.pub --root new2.key.pub --threshold 2 \\\n      \
+    --sign-key root2.key --sign-key root3.key --sign-key new1.key --sign-key new2.key\n\n\
+    Appends version N+1 to <DIR>/trust.json. It must be signed by THRESHOLD keys of the current \
+    root (for the first statement: the root baked in with `build --public-key ... --threshold`), \
+    and a root change also by THRESHOLD keys of the new root. --delegate replaces the release keys: \
+    a key left out is revoked, and clients forget what it vouched for. The first statement restates \
+    the baked-in root with --root/--threshold and needs --name and --delegate; later ones keep the \
+    previous root and release keys unless given. Nothing is written when clients would refuse the result.")]
+pub(crate) struct TrustArgs {
+    /// The release directory (the one `sea-pack release -o` writes), e.g. `site/`.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// A root key's secret key file; repeat for each signer, e.g. `--sign-key root1.key`.
+    #[arg(long = "sign-key", value_name = "ROOT_KEY_FILE", required = true)]
+    pub(crate) sign_keys: Vec<PathBuf>,
+    /// A release key trusted from now on (base64 or .pub file); repeat; replaces the previous set.
+    #[arg(long, value_name = "PUBKEY")]
+    pub(crate) delegate: Vec<String>,
+    /// A root key from now on (base64 or .pub file); repeat; needs --threshold.
+    #[arg(long, value_name = "PUBKEY")]
+    pub(crate) root: Vec<String>,
+    /// How many root keys must sign the next statement, with --root, e.g. `--threshold 2`.
+    #[arg(long, value_name = "M")]
+    pub(crate) threshold: Option<u32>,
+    /// The app the statement speaks for (first statement only), e.g. `--name hello`.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// When clients stop trusting releases until a newer statement comes, e.g. `--expires 365d`.
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    pub(crate) expires: String,
 }

@@ -13,6 +13,7 @@
 
 mod build;
 mod cli;
+mod duration;
 mod extract;
 mod input;
 mod inspect;
@@ -22,6 +23,7 @@ mod progress;
 mod release;
 mod sign;
 mod stub;
+mod trust;
 mod verify;
 
 use std::io::Write;
@@ -71,5 +73,6 @@ fn run(command: &Command, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Extract(args) => extract::run(args, out),
         Command::Keygen(args) => keygen::run(args, out),
         Command::Release(args) => release::run(args, out),
+        Command::Trust(args) => trust::run(args, out),
     }
 }

@@ -35,7 +35,9 @@ pub mod paths;
 pub mod platform;
 pub mod restart;
 pub mod signature;
+pub mod time;
 pub mod trailer;
+pub mod trust;
 pub mod unpack;
 
 pub mod codec;

@@ -11,4 +11,5 @@ mod pack;
 mod release;
 mod restart;
 mod supervise;
+mod trust;
 mod update;

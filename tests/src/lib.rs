@@ -355,3 +355,18 @@ impl Pty {
         assert_eq!(usize::try_from(n).ok(), Some(bytes.len()), "write to pty: {}", std::io::Error::last_os_error());
     }
 }
+
+/// Whether the external tool `name` can be run (`<name> --version`-style probe: it starts). When
+/// it cannot, the test says so on stderr and the caller skips that part; under CI (`CI=true`),
+/// where `scripts/test.sh` installs every tool the tests use, a missing tool fails the test
+/// instead, unless `SEA_ALLOW_SKIP=1` — so a skip never counts as a pass there.
+pub fn require_tool(name: &str) -> bool {
+    if Command::new(name).arg("--version").output().is_ok() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let allowed = std::env::var("SEA_ALLOW_SKIP").is_ok_and(|v| v == "1");
+    assert!(!ci || allowed, "{name} is not installed, and CI must run every check (SEA_ALLOW_SKIP=1 to allow skips)");
+    eprintln!("SKIP: {name} is not installed; this part of the test did not run");
+    false
+}
