@@ -3,7 +3,7 @@
 //!
 //! # The warm path
 //! Everything here runs on every invocation of the user's CLI, so each step is a syscall budget:
-//! the home and cache roots are `stat`ed, the tree's usage lock is opened, locked shared and
+//! the paths of the home and cache roots are walked (`lstat`s, `dirs`), the tree's usage lock is opened, locked shared and
 //! checked (4 syscalls), the entry and executables are `stat`ed, the platform directory is
 //! listed once (only when updates are enabled), signal handlers are installed, and the child is
 //! spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
@@ -68,8 +68,7 @@ struct Session<'a> {
 /// Runs the app until it exits for good; never returns on success (the launcher exits with the
 /// app's code or dies of its signal).
 pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, LauncherError> {
-    app.dirs.ensure_home()?;
-    app.dirs.ensure_cache_root()?;
+    app.dirs.ensure_roots()?;
     let relay = SignalRelay::install().map_err(|e| LauncherError::Io {
         what: "install signal handlers for",
         path: app.process.exe_path.clone(),
