@@ -153,7 +153,7 @@ impl Dirs {
 
     /// Makes sure the home and its `restart/` exist and are safe and writable.
     pub(crate) fn ensure_home(&self) -> Result<(), DirsError> {
-        self.ensure_home_with(&mut Verified::default())
+        self.ensure_home_with(&mut Verified::new())
     }
 
     fn ensure_home_with(&self, verified: &mut Verified) -> Result<(), DirsError> {
@@ -167,13 +167,13 @@ impl Dirs {
 
     /// Makes sure the cache root exists and is safe (one `lstat` per component when it does).
     pub(crate) fn ensure_cache_root(&self) -> Result<(), DirsError> {
-        ensure_dir(&self.cache, "cache", &self.cache_var, &mut Verified::default())
+        ensure_dir(&self.cache, "cache", &self.cache_var, &mut Verified::new())
     }
 
     /// [`Dirs::ensure_home`] then [`Dirs::ensure_cache_root`], walking the directories the two
     /// paths share (usually `$HOME` and its parents) once.
     pub(crate) fn ensure_roots(&self) -> Result<(), DirsError> {
-        let mut verified = Verified::default();
+        let mut verified = Verified::new();
         self.ensure_home_with(&mut verified)?;
         ensure_dir(&self.cache, "cache", &self.cache_var, &mut verified)
     }
@@ -214,12 +214,25 @@ fn is_dir(path: &Path) -> bool {
 /// Directories a walk found safe to pass through, each with whether others may add entries to it
 /// (sticky and writable by others), so that the cache's walk does not repeat the home's. Stays
 /// true for the life of the process: only root and we can change a directory that passed.
-#[derive(Debug, Default)]
-struct Verified(Vec<(PathBuf, bool)>);
+#[derive(Debug)]
+struct Verified {
+    dirs: Vec<(PathBuf, bool)>,
+    /// Our effective uid, asked once.
+    me: u32,
+}
 
 impl Verified {
+    fn new() -> Self {
+        #[cfg(unix)]
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        #[cfg(not(unix))]
+        let me = 0;
+        Self { dirs: Vec::new(), me }
+    }
+
     fn get(&self, dir: &Path) -> Option<bool> {
-        self.0.iter().find(|(d, _)| d == dir).map(|(_, shared)| *shared)
+        self.dirs.iter().find(|(d, _)| d == dir).map(|(_, shared)| *shared)
     }
 }
 
@@ -252,8 +265,7 @@ const MAX_LINKS: usize = 40;
 #[cfg(unix)]
 fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> Result<(), DirsError> {
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = verified.me;
     let refuse = |why| DirsError::Unsafe { what, path: path.to_owned(), var: var.to_owned(), why };
     let lstat = |p: &Path| fs::symlink_metadata(p).map_err(|source| create_error(path, what, var, source));
     let others = |uid: u32| uid != 0 && uid != me;
@@ -277,7 +289,7 @@ fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> 
         Some(shared) => shared,
         None => {
             let shared = ancestor(root, &lstat(root)?)?;
-            verified.0.push((root.to_owned(), shared));
+            verified.dirs.push((root.to_owned(), shared));
             shared
         }
     };
@@ -291,7 +303,7 @@ fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> 
         let Some((dir, shared)) = chain.last().cloned() else { return Ok(()) };
         let Some(name) = pending.pop() else {
             // `path` is `/` or ends in `..`: the root is where we stand.
-            return check_root(path, &lstat(&dir)?, what, var).inspect(|()| verified.0.push((dir, false)));
+            return check_root(path, &lstat(&dir)?, me, what, var).inspect(|()| verified.dirs.push((dir, false)));
         };
         if name == ".." {
             if chain.len() > 1 {
@@ -310,9 +322,9 @@ fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> 
             if meta.file_type().is_symlink() {
                 return Err(refuse(Unsafety::Symlink));
             }
-            check_root(path, &meta, what, var)?;
+            check_root(path, &meta, me, what, var)?;
             // A safe root is a safe ancestor too (a cache inside the home).
-            verified.0.push((next, false));
+            verified.dirs.push((next, false));
             return Ok(());
         }
         // In a sticky directory others can write, only the owner of an entry can swap it.
@@ -332,7 +344,7 @@ fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> 
             continue;
         }
         let next_shared = ancestor(&next, &meta)?;
-        verified.0.push((next.clone(), next_shared));
+        verified.dirs.push((next.clone(), next_shared));
         chain.push((next, next_shared));
     }
 }
@@ -353,20 +365,18 @@ fn push_components(pending: &mut Vec<std::ffi::OsString>, path: &Path) {
 }
 
 #[cfg(not(unix))]
-fn walk(path: &Path, what: &'static str, var: &str, _verified: &mut Verified) -> Result<(), DirsError> {
+fn walk(path: &Path, what: &'static str, var: &str, verified: &mut Verified) -> Result<(), DirsError> {
     let meta = fs::metadata(path).map_err(|source| create_error(path, what, var, source))?;
-    check_root(path, &meta, what, var)
+    check_root(path, &meta, verified.me, what, var)
 }
 
 /// The root itself: a directory of ours that others cannot write.
 #[cfg(unix)]
-fn check_root(path: &Path, meta: &fs::Metadata, what: &'static str, var: &str) -> Result<(), DirsError> {
+fn check_root(path: &Path, meta: &fs::Metadata, me: u32, what: &'static str, var: &str) -> Result<(), DirsError> {
     use std::os::unix::fs::MetadataExt;
     if !meta.is_dir() {
         return Err(DirsError::NotADirectory { what, path: path.to_owned(), var: var.to_owned() });
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
         return Err(DirsError::ForeignOwner {
             what,
@@ -390,7 +400,7 @@ fn check_root(path: &Path, meta: &fs::Metadata, what: &'static str, var: &str) -
 }
 
 #[cfg(not(unix))]
-fn check_root(path: &Path, meta: &fs::Metadata, what: &'static str, var: &str) -> Result<(), DirsError> {
+fn check_root(path: &Path, meta: &fs::Metadata, _me: u32, what: &'static str, var: &str) -> Result<(), DirsError> {
     // Windows: ACLs are not checked (untested); only the kind.
     if !meta.is_dir() {
         return Err(DirsError::NotADirectory { what, path: path.to_owned(), var: var.to_owned() });
@@ -432,7 +442,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn ensure(dir: &Path) -> Result<(), DirsError> {
-        ensure_dir(dir, "home", "X_HOME", &mut Verified::default())
+        ensure_dir(dir, "home", "X_HOME", &mut Verified::new())
     }
 
     fn chmod(path: &Path, mode: u32) {
@@ -502,12 +512,12 @@ mod tests {
         let scratch = tempfile::tempdir().expect("tempdir");
         let home = scratch.path().join("h/.app");
         let cache = scratch.path().join("h/.cache/app");
-        let mut verified = Verified::default();
+        let mut verified = Verified::new();
         ensure_dir(&home, "home", "X_HOME", &mut verified).expect("home");
-        let after_home = verified.0.len();
+        let after_home = verified.dirs.len();
         ensure_dir(&cache, "cache", "X_CACHE_HOME", &mut verified).expect("cache");
         // Only `.cache` and `app` are new.
-        assert_eq!(verified.0.len(), after_home + 2, "{:?}", verified.0);
+        assert_eq!(verified.dirs.len(), after_home + 2, "{:?}", verified.dirs);
         // A cache inside the home passes through the verified home.
         ensure_dir(&home.join("c"), "cache", "X_CACHE_HOME", &mut verified).expect("cache in home");
     }
