@@ -102,7 +102,7 @@ pub(crate) enum Unsafety {
     #[error("{} is writable by other users (mode {mode:o}), who could swap what it holds", ancestor.display())]
     AncestorWritable { ancestor: PathBuf, mode: u32 },
     /// A directory or symlink on the way belongs to another user, who can swap it or what it holds.
-    #[error("{} is owned by uid {owner}, who could swap what it holds", ancestor.display())]
+    #[error("{} is owned by uid {owner}, who could replace it or what it holds", ancestor.display())]
     AncestorOwner { ancestor: PathBuf, owner: u32 },
 }
 

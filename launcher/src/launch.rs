@@ -13,7 +13,7 @@
 //! The shared usage lock of every tree this launcher has run is kept until the launcher exits —
 //! not only until the child exits — because an app may leave helpers running from its tree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -58,8 +58,9 @@ struct Session<'a> {
     extra_env: BTreeMap<OsString, OsString>,
     pin: Option<(Version, String)>,
     excluded: Vec<String>,
-    /// Usage locks by tree id: one per tree, however many restarts.
-    held: HashMap<String, Lock>,
+    /// Usage locks by tree id: one per tree, however many restarts (a `BTreeMap`: a `HashMap`
+    /// would cost the warm start a `getrandom` for its keys).
+    held: BTreeMap<String, Lock>,
     storm: StormGuard,
     background_started: bool,
     warned_git: bool,
@@ -82,7 +83,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         extra_env: BTreeMap::new(),
         pin: app.pin()?,
         excluded: Vec::new(),
-        held: HashMap::new(),
+        held: BTreeMap::new(),
         storm: StormGuard::new(),
         background_started: false,
         warned_git: false,
