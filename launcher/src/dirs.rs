@@ -34,8 +34,12 @@
 //! the path itself has to be safe, and once it is, descriptors add nothing.
 //!
 //! # Limitations
-//! Root can change anything, and so can any process running as us. ACLs and Windows are not
-//! checked (only the kind of the directory, on Windows).
+//! Root (and anything with `CAP_DAC_OVERRIDE` or `CAP_FOWNER`) can change anything, and so can any
+//! process running as us; a network file system's server can too. POSIX ACLs are covered by the
+//! mode bits: an entry that grants write to someone else needs the ACL mask, which shows as the
+//! group-write bit. Inside a user namespace, directories of unmapped owners appear as the
+//! overflow uid (65534) and are refused: their real owner is unknown. A symlinked root is refused
+//! even when it is our own (set the variable to its target). Windows: only the kind is checked.
 
 use std::ffi::OsStr;
 use std::fs;

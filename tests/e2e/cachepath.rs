@@ -39,8 +39,8 @@ fn needs_root() {
     assert!(is_root(), "these tests need root: they chown to another user and run it with setpriv");
 }
 
-/// A command run as the attacker.
-fn as_nobody(sb: &Sandbox, uid: u32) -> std::process::Command {
+/// A command run as the unprivileged user `uid` (the attacker, or a user of an installed tool).
+fn as_user(sb: &Sandbox, uid: u32) -> std::process::Command {
     let mut cmd = sb.cmd("setpriv");
     cmd.arg(format!("--reuid={uid}")).arg(format!("--regid={uid}")).arg("--clear-groups");
     cmd
@@ -98,7 +98,7 @@ fn attack(sb: &Sandbox, shared: &Path, owner: u32, mode: u32, launches: usize) -
         print "$n\n";
     "#;
     let mut attacker = Running::spawn(
-        as_nobody(sb, NOBODY).args(["perl", "-e", script]).arg(shared).stdout(Stdio::piped()).stderr(Stdio::piped()),
+        as_user(sb, NOBODY).args(["perl", "-e", script]).arg(shared).stdout(Stdio::piped()).stderr(Stdio::piped()),
     );
     let started =
         wait_for(Duration::from_millis(10), Duration::from_secs(30), || shared.join("ready").exists().then_some(()));
@@ -294,7 +294,7 @@ fn a_setuid_or_setgid_packed_binary_refuses_to_run() {
         chown(&copy, Some(owner), Some(group)).expect("chown");
         set_mode(&copy, mode);
         // Run by another unprivileged user (uid 65533), as a user would run an installed tool.
-        let out = run(as_nobody(&sb, 65533).arg(&copy).env("HOME", &home).env("VICTIM_CACHE_HOME", home.join("c")));
+        let out = run(as_user(&sb, 65533).arg(&copy).env("HOME", &home).env("VICTIM_CACHE_HOME", home.join("c")));
         let (stdout, stderr) = text(&out);
         if name == "plain" {
             // The same binary without the bit runs (as 65533, which cannot use nobody's home).
