@@ -3,10 +3,10 @@
 //!
 //! # The warm path
 //! Everything here runs on every invocation of the user's CLI, so each step is a syscall budget:
-//! the paths of the home and cache roots are walked (`lstat`s, `dirs`), the tree's usage lock is opened, locked shared and
-//! checked (4 syscalls), the entry and executables are `stat`ed, the platform directory is
-//! listed once (only when updates are enabled), signal handlers are installed, and the child is
-//! spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
+//! the paths of the home and cache roots are walked (an `lstat` per component, see `dirs`), the
+//! tree's usage lock is opened, locked shared and checked (4 syscalls), the entry and executables
+//! are `stat`ed, the platform directory is listed once (only when updates are enabled), signal
+//! handlers are installed, and the child is spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
 //! when the check fails, and the deep check runs in the background once the app is running.
 //!
 //! # Locks held
