@@ -3,17 +3,17 @@
 //!
 //! # The warm path
 //! Everything here runs on every invocation of the user's CLI, so each step is a syscall budget:
-//! the home and cache roots are `stat`ed, the tree's usage lock is opened, locked shared and
-//! checked (4 syscalls), the entry and executables are `stat`ed, the platform directory is
-//! listed once (only when updates are enabled), signal handlers are installed, and the child is
-//! spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
+//! the paths of the home and cache roots are walked (an `lstat` per component, see `dirs`), the
+//! tree's usage lock is opened, locked shared and checked (4 syscalls), the entry and executables
+//! are `stat`ed, the platform directory is listed once (only when updates are enabled), signal
+//! handlers are installed, and the child is spawned. Nothing reads the payload, hashes anything or walks the tree; extraction runs only
 //! when the check fails, and the deep check runs in the background once the app is running.
 //!
 //! # Locks held
 //! The shared usage lock of every tree this launcher has run is kept until the launcher exits —
 //! not only until the child exits — because an app may leave helpers running from its tree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -58,8 +58,9 @@ struct Session<'a> {
     extra_env: BTreeMap<OsString, OsString>,
     pin: Option<(Version, String)>,
     excluded: Vec<String>,
-    /// Usage locks by tree id: one per tree, however many restarts.
-    held: HashMap<String, Lock>,
+    /// Usage locks by tree id: one per tree, however many restarts (a `BTreeMap`: a `HashMap`
+    /// would cost the warm start a `getrandom` for its keys).
+    held: BTreeMap<String, Lock>,
     storm: StormGuard,
     background_started: bool,
     warned_git: bool,
@@ -68,8 +69,7 @@ struct Session<'a> {
 /// Runs the app until it exits for good; never returns on success (the launcher exits with the
 /// app's code or dies of its signal).
 pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, LauncherError> {
-    app.dirs.ensure_home()?;
-    app.dirs.ensure_cache_root()?;
+    app.dirs.ensure_roots()?;
     let relay = SignalRelay::install().map_err(|e| LauncherError::Io {
         what: "install signal handlers for",
         path: app.process.exe_path.clone(),
@@ -83,7 +83,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         extra_env: BTreeMap::new(),
         pin: app.pin()?,
         excluded: Vec::new(),
-        held: HashMap::new(),
+        held: BTreeMap::new(),
         storm: StormGuard::new(),
         background_started: false,
         warned_git: false,

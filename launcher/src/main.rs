@@ -76,6 +76,9 @@ fn main() {
 
 /// Everything after start-up; never returns (every mode ends in `exit`, which flushes stdout).
 fn run() -> ! {
+    if privileged() {
+        refuse_privileged()
+    }
     let process = match Process::capture() {
         Ok(process) => process,
         Err(e) => fail("sea-launcher", &format!("cannot open its own executable: {e}"), 74),
@@ -111,6 +114,34 @@ fn run() -> ! {
         Ok(code) => std::process::exit(code),
         Err(e) => fail(&name, &e.to_string(), e.exit_code()),
     }
+}
+
+/// Whether the kernel started us in secure-execution mode: set-user-ID, set-group-ID (or file
+/// capabilities). Reads the auxiliary vector saved at start-up; no system call.
+fn privileged() -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: getauxval only reads the auxiliary vector; 0 means "not secure" or "absent".
+    return unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+    // SAFETY: issetugid has no preconditions.
+    return unsafe { libc::issetugid() } != 0;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "freebsd")))]
+    false
+}
+
+/// A packed app runs with the rights of whoever starts it: installed set-user-ID, its app, its
+/// cache and its environment would all be chosen by the caller but run with the owner's rights.
+fn refuse_privileged() -> ! {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "sea-launcher".into());
+    let me = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
+    fail(
+        &me,
+        &format!(
+            "refusing to run set-user-ID or set-group-ID: a packed app runs with the rights of the user who starts it, from a cache and environment that user controls; remove the bit with `chmod u-s,g-s {}`",
+            exe.display()
+        ),
+        77,
+    )
 }
 
 /// A second handle to the executable for the package reader (the first stays in `Process`).

@@ -3,6 +3,7 @@
 //! Every test builds real packed executables in its own [`sea_tests::Sandbox`] and runs them as
 //! processes; tests run in parallel and clean up after themselves.
 
+mod cachepath;
 mod faults;
 mod gc;
 mod gitenv;
