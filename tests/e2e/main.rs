@@ -6,6 +6,7 @@
 mod faults;
 mod gc;
 mod gitenv;
+mod hostile;
 mod launch;
 mod pack;
 mod release;
