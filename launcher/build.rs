@@ -27,7 +27,11 @@ fn main() {
     // loader write (and so copy) every page of `.data.rel.ro` at each start, ~25 page faults
     // and ~0.06 ms of a warm start measured here. The libraries stay randomised; the stub's own
     // address does not, a hardening trade made for a process that only reads its own file.
-    if target.contains("linux-gnu") {
+    // `SEA_LAUNCHER_PIE=1` at build time links the usual PIE instead (full ASLR), for packagers
+    // whose policy requires it, and to measure the trade.
+    println!("cargo:rerun-if-env-changed=SEA_LAUNCHER_PIE");
+    let pie = std::env::var("SEA_LAUNCHER_PIE").is_ok_and(|v| v == "1");
+    if target.contains("linux-gnu") && !pie {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
     println!("cargo:rerun-if-changed=build.rs");

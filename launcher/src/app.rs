@@ -2,7 +2,6 @@
 //!
 //! Built once in `main`; every mode (`launch`, `--sea-info`, `--sea-gc`, …) reads from it.
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
 use sea_payload::{Manifest, Package};
@@ -15,7 +14,7 @@ use crate::process::Process;
 use crate::select::{self, Selection};
 use crate::state::UpdateState;
 use crate::stub;
-use crate::vars::{self, Vars};
+use crate::vars::{self, BadValue, Vars};
 
 /// Everything a mode needs.
 #[derive(Debug)]
@@ -54,16 +53,22 @@ impl App {
         self.process.app_var(&self.vars, suffix).map(|v| (name, v.to_string_lossy().into_owned()))
     }
 
-    /// `false` when `<PREFIX>_AUTO_UPDATE=0` (or `false`/`no`/`off`): bundled only, no network.
+    /// `<PREFIX>_AUTO_UPDATE` as a switch ([`vars::switch`]); unset or empty = on.
+    pub(crate) fn auto_update(&self) -> Result<bool, BadValue> {
+        let name = self.vars.name(vars::AUTO_UPDATE);
+        self.process.app_var(&self.vars, vars::AUTO_UPDATE).map_or(Ok(true), |raw| vars::switch(&name, raw))
+    }
+
+    /// `false` when `<PREFIX>_AUTO_UPDATE` is `0`, `false`, `no` or `off` (any letter case):
+    /// bundled only, no network. A value it does not understand keeps updates on, with one
+    /// warning per process: starting the app is not refused over a setting of the background
+    /// check (and the app itself may share the variable); `--sea-update` refuses it (exit 64).
     pub(crate) fn updates_enabled(&self) -> bool {
-        !matches!(
-            self.process
-                .app_var(&self.vars, vars::AUTO_UPDATE)
-                .and_then(OsStr::to_str)
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("0" | "false" | "no" | "off")
-        )
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        self.auto_update().unwrap_or_else(|e| {
+            WARNED.call_once(|| self.warn(&format!("{e}; updates stay on")));
+            true
+        })
     }
 
     /// The version pinned by `<PREFIX>_VERSION`.
@@ -77,19 +82,20 @@ impl App {
         Ok(Some((version, var)))
     }
 
-    /// Minimum age for clean-up, from `<PREFIX>_GC_MIN_AGE_DAYS` (default 7 days).
-    pub(crate) fn gc_min_age(&self) -> Duration {
-        let days = match self.var_text(vars::GC_MIN_AGE_DAYS) {
-            None => gc::DEFAULT_MIN_AGE_DAYS as f64,
-            Some((var, value)) => match value.trim().parse::<f64>() {
-                Ok(d) if d.is_finite() && d >= 0.0 => d,
-                _ => {
-                    self.warn(&format!("{var}={value:?} is not a number of days; using {}", gc::DEFAULT_MIN_AGE_DAYS));
-                    gc::DEFAULT_MIN_AGE_DAYS as f64
-                }
-            },
-        };
-        Duration::from_secs_f64((days * 86_400.0).min(1e12))
+    /// Minimum age for clean-up, from `<PREFIX>_GC_MIN_AGE_DAYS` (default 7 days, at most
+    /// [`vars::MAX_GC_MIN_AGE_DAYS`]).
+    pub(crate) fn gc_min_age(&self) -> Result<Duration, BadValue> {
+        let name = self.vars.name(vars::GC_MIN_AGE_DAYS);
+        match self.process.app_var(&self.vars, vars::GC_MIN_AGE_DAYS) {
+            None => Ok(Duration::from_secs(gc::DEFAULT_MIN_AGE_DAYS * 86_400)),
+            Some(raw) => vars::days(&name, raw, vars::MAX_GC_MIN_AGE_DAYS),
+        }
+    }
+
+    /// Seconds from `<PREFIX>_<suffix>` ([`vars::seconds`]), `None` when unset or empty.
+    pub(crate) fn seconds_var(&self, suffix: &str, max: Duration) -> Result<Option<Duration>, BadValue> {
+        let name = self.vars.name(suffix);
+        self.process.app_var(&self.vars, suffix).map(|raw| vars::seconds(&name, raw, max)).transpose()
     }
 
     /// Whether the configured feed is a pre-release channel (any channel but `stable`).

@@ -27,7 +27,12 @@ const CHECK_DELAY: Duration = Duration::from_secs(1);
 pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let started = Instant::now();
     let stamp = app.dirs.cache.join("gc.stamp");
-    let policy = gc::Policy { min_age: app.gc_min_age(), protect: vec![id.to_owned()] };
+    // A bad value must not stop the app: logged, and the default used.
+    let min_age = app.gc_min_age().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, days = gc::DEFAULT_MIN_AGE_DAYS, "background clean-up uses the default");
+        Duration::from_secs(gc::DEFAULT_MIN_AGE_DAYS * 86_400)
+    });
+    let policy = gc::Policy { min_age, protect: vec![id.to_owned()] };
     let dir: PathBuf = dir.to_owned();
     let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
         // First: until then a power cut would cost this tree (see `flush`).

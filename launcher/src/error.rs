@@ -39,6 +39,9 @@ pub(crate) enum LauncherError {
     /// A variable has a value the launcher cannot use.
     #[error("{var}={value:?} is not valid: {reason}")]
     BadVariable { var: String, value: String, reason: String },
+    /// A variable has a value the launcher cannot use (bounds and spellings in `vars`).
+    #[error(transparent)]
+    BadValue(#[from] crate::vars::BadValue),
     /// The app asked to restart too often.
     #[error("the app asked to restart (exit code 75) more than {limit} times within {window}s; giving up")]
     RestartStorm { limit: usize, window: u64 },
@@ -73,9 +76,8 @@ impl LauncherError {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
             LauncherError::Package(_) | LauncherError::Damaged { .. } => code::DATAERR,
-            LauncherError::Dirs(DirsError::ForeignOwner { .. } | DirsError::Unsafe { .. }) => code::NOPERM,
-            LauncherError::Dirs(DirsError::NoHome { .. } | DirsError::Relative { .. }) => code::USAGE,
-            LauncherError::Dirs(_) => code::CANTCREAT,
+            LauncherError::Dirs(e) | LauncherError::Update(crate::update::UpdateError::Dirs(e)) => dirs_code(e),
+            LauncherError::Update(crate::update::UpdateError::BadValue(_)) => code::USAGE,
             LauncherError::Lock(_) | LauncherError::Io { .. } => code::IOERR,
             LauncherError::Extract(ExtractError::Package(_)) => code::DATAERR,
             LauncherError::Extract(ExtractError::NoExec { .. }) => code::CANNOT_EXECUTE,
@@ -89,8 +91,17 @@ impl LauncherError {
             LauncherError::Select(_) | LauncherError::Update(_) => code::UNAVAILABLE,
             LauncherError::Spawn(e) if e.is_not_found() => code::NOT_FOUND,
             LauncherError::Spawn(_) => code::CANNOT_EXECUTE,
-            LauncherError::BadVariable { .. } => code::USAGE,
+            LauncherError::BadVariable { .. } | LauncherError::BadValue(_) => code::USAGE,
             LauncherError::RestartStorm { .. } => code::TEMPFAIL,
         }
+    }
+}
+
+/// A refused home or cache has the same code whichever command met it (`--sea-update` included).
+fn dirs_code(error: &DirsError) -> i32 {
+    match error {
+        DirsError::ForeignOwner { .. } | DirsError::Unsafe { .. } => code::NOPERM,
+        DirsError::NoHome { .. } | DirsError::Relative { .. } => code::USAGE,
+        _ => code::CANTCREAT,
     }
 }

@@ -321,10 +321,10 @@ pub(crate) fn sweep_home(home: &Path) -> usize {
 pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::LauncherError> {
     use std::io::Write;
     app.dirs.ensure_cache_root()?;
+    let min_age = app.gc_min_age()?;
     let pin = app.pin()?;
     let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), false, app.updates_enabled())?;
-    let policy =
-        Policy { min_age: app.gc_min_age(), protect: vec![selection.chosen().id.clone(), app.manifest().tree_id()] };
+    let policy = Policy { min_age, protect: vec![selection.chosen().id.clone(), app.manifest().tree_id()] };
     let report = collect(&app.dirs.pkg, &policy);
     sweep_home(&app.dirs.home);
     let mut out = std::io::stdout().lock();

@@ -9,21 +9,29 @@
 //!
 //! # Implementation
 //!
-//! Git reads exactly the pairs `0..COUNT`, with `<n>` in plain decimal, so only those count: a
-//! `safe.bareRepository` key (config keys without a subsection are case-insensitive, so in any
+//! `COUNT` is read exactly as git (2.31 to 2.47, `config.c`) reads it: `strtoul(value, &end, 10)`,
+//! then "bogus count" unless `*end` is the end of the string, then "too many entries" above
+//! `INT_MAX`. So leading blanks (`isspace`: space, `\t`, `\n`, `\v`, `\f`, `\r`) and one sign are
+//! accepted, leading zeros are decimal (`007` is 7), an empty value is 0, a `-` negates modulo
+//! 2^64 (`-1` is too many; `-18446744073709551615` is 1), and a magnitude past `u64::MAX` is
+//! `ULONG_MAX`, too many. [`parse_count`] mirrors that, and the tests check it against the real
+//! `git` for every such spelling.
+//!
+//! Git then reads exactly the pairs `0..COUNT`, with `<n>` in plain decimal, so only those count:
+//! a `safe.bareRepository` key (config keys without a subsection are case-insensitive, so in any
 //! letter case) among them means the user chose a value already and it is kept. Otherwise the pair
 //! is appended at index `COUNT` (overwriting a stale pair git would never read there) and `COUNT`
-//! is raised by one.
+//! is rewritten, in plain decimal, as `COUNT + 1`.
 //!
-//! A `COUNT` that is not a plain decimal number, or so large that adding one would exceed git's own
-//! limit (`INT_MAX`), leaves the environment untouched: rewriting it could only replace the user's
-//! pairs (the mistake this module exists to avoid), and git reports a bad count itself. The caller
-//! prints the warning.
+//! A `COUNT` git refuses (bogus, or too many entries), or `INT_MAX` itself (adding one would pass
+//! git's limit), leaves the environment untouched: git then refuses to run at all, so no pair is
+//! read, and rewriting the count could only replace the user's pairs (the mistake this module
+//! exists to avoid). The caller prints the warning.
 //!
 //! # Limitations
 //!
-//! Git older than 2.31 ignores these variables. Windows (case-insensitive variable names) is not
-//! handled.
+//! Git older than 2.31 ignores these variables. Windows (case-insensitive variable names, and a
+//! 32-bit `unsigned long`, so other wrap-arounds for huge values) is not handled.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -38,8 +46,10 @@ const VALUE_PREFIX: &str = "GIT_CONFIG_VALUE_";
 pub(crate) const KEY: &str = "safe.bareRepository";
 /// The value.
 pub(crate) const VALUE: &str = "explicit";
-/// Git rejects a count above `INT_MAX`; ours must stay within it after adding one.
-const MAX_COUNT: u64 = i32::MAX as u64 - 1;
+/// Git rejects a count above `INT_MAX` ("too many entries").
+const GIT_MAX_COUNT: u64 = i32::MAX as u64;
+/// Ours must stay within git's limit after adding one.
+const MAX_COUNT: u64 = GIT_MAX_COUNT - 1;
 
 /// What [`inject`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,13 +90,40 @@ pub(crate) fn inject(env: &mut BTreeMap<OsString, OsString>) -> GitEnvOutcome {
     GitEnvOutcome::Appended { index: usize::try_from(count).unwrap_or(usize::MAX) }
 }
 
-/// A plain decimal count (ASCII digits only: no sign, no spaces, not empty), at most [`MAX_COUNT`].
+/// The count git reads from `raw`, if git accepts it and one more pair still fits (at most
+/// [`MAX_COUNT`]); see the module docs.
 fn parse_count(raw: &OsStr) -> Option<u64> {
-    let text = raw.to_str()?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    git_count(raw.as_encoded_bytes()).filter(|&n| n <= MAX_COUNT)
+}
+
+/// What git does with `GIT_CONFIG_COUNT=raw`: `Some(n)` when it reads `n` pairs, `None` when it
+/// refuses to run ("bogus count" or "too many entries"). `strtoul(raw, &end, 10)` with a 64-bit
+/// `unsigned long`, `*end` must be NUL, the result at most `INT_MAX`.
+fn git_count(raw: &[u8]) -> Option<u64> {
+    // isspace() in the C locale.
+    let start = raw.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'));
+    let rest = start.map_or(&[][..], |i| &raw[i..]);
+    let (negative, digits) = match rest.split_first() {
+        Some((b'-', tail)) => (true, tail),
+        Some((b'+', tail)) => (false, tail),
+        _ => (false, rest),
+    };
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    if len == 0 {
+        // No conversion: `end` is `raw` itself, so only the empty string passes (as 0).
+        return raw.is_empty().then_some(0);
     }
-    text.parse::<u64>().ok().filter(|&n| n <= MAX_COUNT)
+    if len != digits.len() {
+        return None; // bogus count: junk after the number
+    }
+    let magnitude = digits.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+    // Out of range: ULONG_MAX whatever the sign; in range, `-` negates in unsigned arithmetic.
+    let value = match magnitude {
+        None => u64::MAX,
+        Some(m) if negative => m.wrapping_neg(),
+        Some(m) => m,
+    };
+    (value <= GIT_MAX_COUNT).then_some(value)
 }
 
 /// `n` if `name` is exactly `<prefix><n>` with `n` written as git writes it (`%d`: no sign, no
@@ -194,8 +231,61 @@ mod tests {
     }
 
     #[test]
+    fn the_count_is_read_as_git_reads_it() {
+        for (raw, count) in [
+            ("1", Some(1)),
+            (" 1", Some(1)),
+            ("+1", Some(1)),
+            ("", Some(0)),
+            ("01", Some(1)),
+            ("007", Some(7)),
+            ("  +2", Some(2)),
+            ("\t\n\x0b\x0c\r3", Some(3)),
+            ("-0", Some(0)),
+            ("+0", Some(0)),
+            ("-18446744073709551615", Some(1)),
+            ("2147483647", Some(2147483647)),
+            ("2147483648", None),
+            ("-1", None),
+            ("-2147483648", None),
+            ("18446744073709551615", None),
+            ("99999999999999999999999", None),
+            ("-99999999999999999999999", None),
+            ("1x", None),
+            ("1 ", None),
+            (" ", None),
+            ("+", None),
+            ("-", None),
+            ("+-1", None),
+            ("- 1", None),
+            ("0x1", None),
+            ("1.0", None),
+            ("1k", None),
+            ("abc", None),
+        ] {
+            assert_eq!(git_count(raw.as_bytes()), count, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn spellings_git_accepts_get_the_pair_and_a_plain_count() {
+        for (raw, index) in [(" 1", 1), ("+1", 1), ("", 0), ("01", 1), ("  +2", 2), ("-0", 0)] {
+            let mut e = env(&[("GIT_CONFIG_COUNT", raw), ("GIT_CONFIG_KEY_0", "user.name")]);
+            assert_eq!(inject(&mut e), GitEnvOutcome::Appended { index }, "{raw:?}");
+            let key = format!("GIT_CONFIG_KEY_{index}");
+            assert_eq!(get(&e, &key), Some("safe.bareRepository"), "{raw:?}");
+            assert_eq!(get(&e, "GIT_CONFIG_COUNT"), Some((index + 1).to_string().as_str()), "{raw:?}");
+        }
+        // A user's own setting below a count written with a sign is still respected.
+        let mut e = env(&[("GIT_CONFIG_COUNT", " +1"), ("GIT_CONFIG_KEY_0", "Safe.BareRepository")]);
+        assert_eq!(inject(&mut e), GitEnvOutcome::AlreadySet);
+    }
+
+    #[test]
     fn an_unparsable_count_leaves_everything_untouched() {
-        for bad in ["abc", "-1", "", " 1", "1 ", "+1", "0x1", "1.0", "99999999999999999999999", "2147483647"] {
+        for bad in
+            ["abc", "-1", "1 ", "1x", " ", "+", "0x1", "1.0", "99999999999999999999999", "2147483647", "2147483648"]
+        {
             let mut e = env(&[("GIT_CONFIG_COUNT", bad), ("GIT_CONFIG_KEY_0", "user.name")]);
             let before = e.clone();
             assert_eq!(inject(&mut e), GitEnvOutcome::Unparsable(bad.to_owned()), "{bad:?}");

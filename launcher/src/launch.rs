@@ -257,7 +257,7 @@ impl Session<'_> {
         {
             self.warned_git = true;
             app.warn(&format!(
-                "GIT_CONFIG_COUNT={count:?} is not a number, so safe.bareRepository=explicit was not added; fix or unset GIT_CONFIG_COUNT"
+                "GIT_CONFIG_COUNT={count:?} is not a count git accepts (git refuses to run with it), so safe.bareRepository=explicit was not added; fix or unset GIT_CONFIG_COUNT"
             ));
         }
         let mut args: Vec<OsString> = target.fixed_args.iter().map(OsString::from).collect();

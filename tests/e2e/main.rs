@@ -7,6 +7,7 @@ mod cachepath;
 mod faults;
 mod gc;
 mod gitenv;
+mod hostile;
 mod launch;
 mod pack;
 mod release;

@@ -4,7 +4,7 @@
 //! `Content-Length`, `Range: bytes=N-` answered with `206` — over real TCP, so the launcher's
 //! reqwest client, timeouts and resume logic run for real. Faults are set per path suffix:
 //! an HTTP status, a connection that is accepted and never answered, a body cut short, a
-//! flipped byte. Every request is logged for assertions (e.g. that a resume used `Range`).
+//! flipped byte, a body dripped one byte at a time (a slow-retrieval attack). Every request is logged for assertions (e.g. that a resume used `Range`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -27,6 +27,9 @@ pub enum Fault {
     Corrupt(usize),
     /// Ignore `Range` headers (always answer 200 with the whole file).
     NoRange,
+    /// Answer the head at once, then send the body one byte per interval (never silent for
+    /// long, so a read timeout never fires), until done or the client goes away.
+    Drip(Duration),
 }
 
 /// One logged request.
@@ -198,6 +201,15 @@ fn respond(stream: &mut TcpStream, root: &Path, path: &str, range: Option<&str>,
     let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\n\r\n", slice.len());
     if stream.write_all(head.as_bytes()).is_err() {
         return false;
+    }
+    if let Some(Fault::Drip(interval)) = fault {
+        for byte in slice {
+            if stream.write_all(std::slice::from_ref(byte)).and_then(|()| stream.flush()).is_err() {
+                return false;
+            }
+            std::thread::sleep(*interval);
+        }
+        return true;
     }
     if let Some(Fault::Truncate(n)) = fault {
         let _ = stream.write_all(&slice[..(*n).min(slice.len())]);

@@ -3,8 +3,29 @@
 //!
 //! Building the client reads the system's certificate store (several milliseconds), so it is
 //! only ever built by `--sea-update` or the background check, never on the start-up path.
-//! Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. Every request has a connect timeout
-//! and a read timeout (a server that accepts and never answers fails instead of hanging).
+//! Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
+//!
+//! # Implementation
+//!
+//! Three bounds, so that no server can hold an update (and its lock) for long:
+//!
+//! * a connect timeout and a read timeout (`<PREFIX>_UPDATE_TIMEOUT`, default 30 s): a server that
+//!   accepts and never answers, or falls silent, fails;
+//! * for the feed and its signature, whose sizes are not known in advance: a fixed deadline for
+//!   both together (`<PREFIX>_UPDATE_DEADLINE`, default 120 s) and a maximum size each;
+//! * for each artifact, whose size the signed feed states: TUF's minimum-speed rule, a deadline
+//!   of the same 120 s plus the size at [`MIN_SPEED`] (10 KiB/s) — a 30 MiB payload gets 120 s +
+//!   50 min. A server dripping a byte a second keeps the read timeout happy forever; it fails here.
+//!
+//! A download stopped by its deadline keeps what arrived (`<cache>/downloads/<sha>.part`), as a
+//! broken connection does: the bytes are checked against the signed digest once complete, and the
+//! next run resumes with a `Range` request instead of paying for them again.
+//!
+//! # Alternatives
+//!
+//! A minimum speed measured over a sliding window (curl's `--speed-limit`) was rejected: it needs
+//! a tuning of its own and a server can stay just above it; a deadline from the signed size bounds
+//! the whole download by one number the attacker does not control.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -14,6 +35,56 @@ use std::time::Duration;
 use sea_payload::feed::Artifact;
 
 use super::UpdateError;
+use crate::app::App;
+use crate::vars::{self, BadValue};
+
+/// Default connect and read timeout.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline of the feed fetch, and the floor of every download's deadline.
+pub(crate) const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+/// The slowest average speed a download may have on top of the floor, in bytes per second.
+pub(crate) const MIN_SPEED: u64 = 10 * 1024;
+
+/// The time limits of one update run, from `<PREFIX>_UPDATE_TIMEOUT` and
+/// `<PREFIX>_UPDATE_DEADLINE`.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Connect and read timeout.
+    pub(crate) timeout: Duration,
+    /// The feed fetch's deadline and each download's floor.
+    pub(crate) deadline: Duration,
+    /// The full name of the variable that moves `deadline`, for messages.
+    pub(crate) deadline_var: String,
+}
+
+impl Limits {
+    /// Reads both variables. A bad value is an error when `strict` (`--sea-update`: exit 64);
+    /// otherwise (the background check) it is logged and the default is used.
+    pub(crate) fn from_app(app: &App, strict: bool) -> Result<Self, BadValue> {
+        let read = |suffix: &str, default: Duration, max: Duration| match app.seconds_var(suffix, max) {
+            Ok(value) => Ok(value.unwrap_or(default)),
+            Err(e) if strict => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, default = default.as_secs(), "the update check uses the default");
+                Ok(default)
+            }
+        };
+        Ok(Self {
+            timeout: read(vars::UPDATE_TIMEOUT, DEFAULT_TIMEOUT, vars::MAX_UPDATE_TIMEOUT)?,
+            deadline: read(vars::UPDATE_DEADLINE, DEFAULT_DEADLINE, vars::MAX_UPDATE_DEADLINE)?,
+            deadline_var: app.vars.name(vars::UPDATE_DEADLINE),
+        })
+    }
+}
+
+/// The deadline of a download of `size` bytes: `floor` plus the size at [`MIN_SPEED`].
+pub(crate) fn download_deadline(floor: Duration, size: u64) -> Duration {
+    let whole = size / MIN_SPEED;
+    // `size % MIN_SPEED < 10,240`, so the product stays far below `u64::MAX` and the quotient
+    // below 10^9.
+    let nanos = (size % MIN_SPEED) * 1_000_000_000 / MIN_SPEED;
+    floor.saturating_add(Duration::new(whole, u32::try_from(nanos).unwrap_or(0)))
+}
 
 /// A client for one update run.
 pub(crate) fn client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, UpdateError> {
@@ -59,11 +130,51 @@ pub(crate) async fn get_small(client: &reqwest::Client, url: &str, limit: u64) -
     Ok(body)
 }
 
-/// Downloads `artifact` into `part`, resuming what a previous attempt left there with a Range
-/// request. Never writes more than the feed's size: a server that sends more is lying, and the
-/// partial file is deleted. A connection that breaks off leaves the partial file for the next
-/// attempt, which is kept only if the whole then verifies.
+/// Downloads `artifact` into `part` within [`download_deadline`] of its signed size, resuming
+/// what a previous attempt left there with a Range request. Never writes more than the feed's
+/// size: a server that sends more is lying, and the partial file is deleted. A connection that
+/// breaks off, or the deadline, leaves the partial file for the next attempt, which is kept only
+/// if the whole then verifies.
 pub(crate) async fn download(
+    client: &reqwest::Client,
+    artifact: &Artifact,
+    part: &Path,
+    progress: &dyn Fn(u64),
+    cache_var: &str,
+    limits: &Limits,
+) -> Result<(), UpdateError> {
+    let deadline = download_deadline(limits.deadline, artifact.size);
+    match tokio::time::timeout(deadline, download_once(client, artifact, part, progress, cache_var)).await {
+        Ok(result) => result,
+        Err(_) => {
+            // The write in progress was dropped with the future: what reached the file is a prefix.
+            let have = fs::metadata(part).map_or(0, |m| m.len());
+            Err(UpdateError::Http {
+                url: artifact.url.clone(),
+                kind: "timed out",
+                detail: format!(
+                    "the download did not finish within its deadline of {:.1}s for its signed size of {} bytes \
+                     ({}s plus the size at {} KiB/s; {} raises the {}s); {have} bytes arrived and are kept: \
+                     run the update again to resume",
+                    deadline.as_secs_f64(),
+                    artifact.size,
+                    secs(limits.deadline),
+                    MIN_SPEED / 1024,
+                    limits.deadline_var,
+                    secs(limits.deadline),
+                ),
+            })
+        }
+    }
+}
+
+/// Seconds as written in messages: `120`, `2.5`.
+fn secs(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+async fn download_once(
     client: &reqwest::Client,
     artifact: &Artifact,
     part: &Path,
@@ -92,7 +203,7 @@ pub(crate) async fn download(
         416 if have > 0 => {
             // The server has nothing past our prefix: start over.
             let _ = fs::remove_file(part);
-            return Box::pin(download(client, artifact, part, progress, cache_var)).await;
+            return Box::pin(download_once(client, artifact, part, progress, cache_var)).await;
         }
         _ => return Err(UpdateError::Status { url: url.to_owned(), status }),
     };
@@ -158,19 +269,49 @@ pub(crate) fn keep_partial(error: &UpdateError) -> bool {
     matches!(error, UpdateError::Http { .. } | UpdateError::Truncated { .. })
 }
 
-/// Bounds how long a whole request may take end to end (the read timeout bounds silences; this
-/// bounds a server that trickles bytes forever).
+/// Bounds how long the feed fetch (a document of unknown size, and its signature) may take end
+/// to end: the read timeout bounds silences; this bounds a server that trickles bytes forever.
 pub(crate) async fn with_deadline<T>(
-    deadline: Duration,
+    limits: &Limits,
     url: &str,
     fut: impl std::future::Future<Output = Result<T, UpdateError>>,
 ) -> Result<T, UpdateError> {
-    match tokio::time::timeout(deadline, fut).await {
+    match tokio::time::timeout(limits.deadline, fut).await {
         Ok(result) => result,
         Err(_) => Err(UpdateError::Http {
             url: url.to_owned(),
             kind: "timed out",
-            detail: format!("no complete answer within {}s", deadline.as_secs()),
+            detail: format!(
+                "no complete answer within the deadline of {}s ({} raises it)",
+                secs(limits.deadline),
+                limits.deadline_var
+            ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_deadline_grows_with_the_signed_size_at_the_minimum_speed() {
+        let floor = Duration::from_secs(120);
+        assert_eq!(download_deadline(floor, 0), floor);
+        assert_eq!(download_deadline(floor, 10 * 1024), Duration::from_secs(121));
+        assert_eq!(download_deadline(floor, 5 * 1024), Duration::from_millis(120_500));
+        assert_eq!(download_deadline(floor, 30 * 1024 * 1024), Duration::from_secs(120 + 3072));
+        assert_eq!(download_deadline(Duration::from_secs(2), 1), Duration::new(2, 97_656));
+        // Never an overflow or a panic, whatever the feed claims.
+        assert_eq!(download_deadline(Duration::MAX, u64::MAX), Duration::MAX);
+        assert!(download_deadline(floor, u64::MAX) > Duration::from_secs(u64::MAX / MIN_SPEED));
+    }
+
+    #[test]
+    fn seconds_in_messages_are_short() {
+        assert_eq!(secs(Duration::from_secs(120)), "120");
+        assert_eq!(secs(Duration::from_millis(2500)), "2.5");
     }
 }

@@ -48,17 +48,19 @@ use crate::vars;
 
 /// How often the background check runs.
 pub(crate) const CHECK_PERIOD: Duration = Duration::from_secs(24 * 3600);
-/// Default connect and read timeout.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// End-to-end bound for fetching the feed.
-const FEED_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Why an update failed. Nothing is installed when one of these is returned.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpdateError {
-    /// `<PREFIX>_AUTO_UPDATE=0`.
-    #[error("updates are disabled by {var}=0; unset it to update")]
+    /// `<PREFIX>_AUTO_UPDATE` is off (`var` is `NAME=value`).
+    #[error("updates are disabled by {var}; unset it to update")]
     Disabled { var: String },
+    /// A variable has a value the update cannot use.
+    #[error(transparent)]
+    BadValue(#[from] crate::vars::BadValue),
+    /// Home or cache refused (kept whole: its exit code is the launch's, 77 for a foreign owner).
+    #[error(transparent)]
+    Dirs(#[from] crate::dirs::DirsError),
     /// Packed without a feed or key.
     #[error("this build has no update feed: it was packed without --feed and --public-key")]
     NotConfigured,
@@ -139,7 +141,7 @@ struct Updater<'a> {
     feed_url: String,
     key: String,
     interactive: bool,
-    timeout: Duration,
+    limits: http::Limits,
 }
 
 /// `--sea-update`: exit 0 when installed or already current.
@@ -185,26 +187,24 @@ fn now_secs() -> u64 {
 
 impl<'a> Updater<'a> {
     fn new(app: &'a App, interactive: bool) -> Result<Self, UpdateError> {
-        if !app.updates_enabled() {
-            return Err(UpdateError::Disabled { var: app.vars.name(vars::AUTO_UPDATE) });
+        // A bad value refuses `--sea-update`; the background check was warned about at start.
+        let enabled = app.auto_update().or_else(|e| if interactive { Err(e) } else { Ok(true) })?;
+        if !enabled {
+            let value = app.process.app_var(&app.vars, vars::AUTO_UPDATE).unwrap_or_default().to_string_lossy();
+            return Err(UpdateError::Disabled { var: format!("{}={value}", app.vars.name(vars::AUTO_UPDATE)) });
         }
         let update = &app.manifest().update;
         let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
             return Err(UpdateError::NotConfigured);
         };
-        let timeout = app
-            .process
-            .app_var(&app.vars, vars::UPDATE_TIMEOUT)
-            .and_then(|v| v.to_str()?.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(DEFAULT_TIMEOUT, Duration::from_secs_f64);
-        Ok(Self { app, feed_url, key, interactive, timeout })
+        let limits = http::Limits::from_app(app, interactive)?;
+        Ok(Self { app, feed_url, key, interactive, limits })
     }
 
     fn run(&self) -> Result<Outcome, UpdateError> {
         let dirs = &self.app.dirs;
-        dirs.ensure_home().map_err(|e| self.io_error("prepare", &dirs.home, e))?;
-        dirs.ensure_pkg().map_err(|e| self.io_error("prepare", &dirs.cache, e))?;
+        dirs.ensure_home()?;
+        dirs.ensure_pkg()?;
         let lock_path = dirs.cache.join("update.lock");
         let _lock = if self.interactive {
             let name = self.app.name().to_owned();
@@ -222,10 +222,6 @@ impl<'a> Updater<'a> {
             .build()
             .map_err(|e| UpdateError::Client(e.to_string()))?;
         runtime.block_on(self.run_async())
-    }
-
-    fn io_error(&self, what: &'static str, path: &Path, e: impl std::fmt::Display) -> UpdateError {
-        UpdateError::Io { what, path: path.to_owned(), source: io::Error::other(e.to_string()) }
     }
 
     fn up_to_date(&self, newest_offered: Option<Version>) -> Outcome {
@@ -252,7 +248,7 @@ impl<'a> Updater<'a> {
 
     async fn run_async(&self) -> Result<Outcome, UpdateError> {
         let user_agent = format!("sea-launcher/{} ({})", self.app.launcher_version, self.app.name());
-        let client = http::client(self.timeout, &user_agent)?;
+        let client = http::client(self.limits.timeout, &user_agent)?;
         // The attempt counts as the day's check even if the feed never answers: a black-holed
         // feed costs one background request a day, not one per start.
         let mut state = UpdateState::load(&self.app.dirs.home);
@@ -287,7 +283,7 @@ impl<'a> Updater<'a> {
     async fn fetch_feed(&self, client: &reqwest::Client) -> Result<Feed, UpdateError> {
         let url = self.feed_url.as_str();
         let sig_url = format!("{url}.minisig");
-        let (bytes, sig) = http::with_deadline(FEED_DEADLINE, url, async {
+        let (bytes, sig) = http::with_deadline(&self.limits, url, async {
             let bytes = http::get_small(client, url, MAX_FEED_LEN).await?;
             let sig = http::get_small(client, &sig_url, MAX_SIGNATURE_LEN).await?;
             Ok((bytes, sig))
@@ -420,7 +416,8 @@ impl<'a> Updater<'a> {
                     bar.set(n);
                 }
             };
-            let downloaded = http::download(client, artifact, &part, &report, &self.app.dirs.cache_var).await;
+            let downloaded =
+                http::download(client, artifact, &part, &report, &self.app.dirs.cache_var, &self.limits).await;
             drop(bar);
             if let Err(e) = downloaded {
                 if !http::keep_partial(&e) {
