@@ -23,12 +23,15 @@ fn main() {
         "unknown"
     };
     println!("cargo:rustc-env=SEA_STUB_PLATFORM={os}-{arch}");
-    // A position-dependent executable: a PIE's ~4,000 relative relocations make the dynamic
-    // loader write (and so copy) every page of `.data.rel.ro` at each start, ~25 page faults
-    // and ~0.06 ms of a warm start measured here. The libraries stay randomised; the stub's own
-    // address does not, a hardening trade made for a process that only reads its own file.
+    // A position-dependent executable, decided for issue 8 (README, "Why the stub is not a PIE"):
+    // a PIE's ~4,300 relative relocations make the dynamic loader write (and so copy) every page
+    // of `.data.rel.ro` at each start: ~17 more page faults and 0.1-0.2 ms more CPU per warm start
+    // measured here, against a 1 ms budget. What ASLR of the stub itself would protect is a
+    // memory-safety bug in code that parses hostile bytes; in the stub that code is Rust (HTTP,
+    // TLS, JSON), and the one C parser (zstd) only ever sees bytes whose SHA-256 and signature
+    // were verified first. libc, the vDSO, the stack and the heap stay randomised.
     // `SEA_LAUNCHER_PIE=1` at build time links the usual PIE instead (full ASLR), for packagers
-    // whose policy requires it, and to measure the trade.
+    // whose policy requires it, and to measure the trade (`scripts/warm-ab.sh`).
     println!("cargo:rerun-if-env-changed=SEA_LAUNCHER_PIE");
     let pie = std::env::var("SEA_LAUNCHER_PIE").is_ok_and(|v| v == "1");
     if target.contains("linux-gnu") && !pie {
