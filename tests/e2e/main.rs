@@ -7,6 +7,7 @@ mod faults;
 mod gc;
 mod gitenv;
 mod launch;
+mod nodecli;
 mod pack;
 mod release;
 mod restart;
