@@ -50,7 +50,8 @@ fn pack(sb: &Sandbox) -> Option<PathBuf> {
     match output.status.code() {
         Some(0) => Some(out),
         Some(3) => {
-            skip(&format!("the npm registry cannot be reached to fetch the Node runtime: {}", stderr.trim()));
+            let why = stderr.trim().lines().last().unwrap_or_default();
+            skip(&format!("the npm registry cannot be reached to fetch the Node runtime ({why})"));
             None
         }
         _ => panic!("pack.sh build failed ({}):\n{stdout}\n{stderr}", output.status),
