@@ -27,8 +27,10 @@
 //!   without a terminal until it noticed by itself (a Node CLI spun a core on the dead terminal).
 //!   So a kernel `SIGHUP` received while the launcher leads its session ([`is_session_leader`],
 //!   decided once: a process never stops being a session leader) is forwarded once
-//!   ([`Origin::KernelToLauncher`]). After the app has gone and the launcher exits, the kernel
-//!   sends the deferred `SIGHUP` to the foreground group: by then the app is reaped.
+//!   ([`Origin::KernelToLauncher`]) — unless the app left the session (`setsid`,
+//!   [`app_in_our_session`]): it detached itself from the terminal, as a program started with
+//!   `setsid` from that shell would have been. After the app has gone and the launcher exits, the
+//!   kernel sends the deferred `SIGHUP` to the foreground group: by then the app is reaped.
 //!
 //! Relayed: `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`, `SIGWINCH`. `SIGCHLD` is
 //! caught too (with `SA_NOCLDSTOP`) to wake the wait loop. Signals are only ever sent to the one
@@ -193,15 +195,11 @@ pub(crate) enum Origin {
 impl Record {
     /// Whether the app did not get this signal by itself, so it must be forwarded for the app to
     /// see it exactly once: it was sent to the launcher alone, or it arrived while no child existed.
-    /// (A signal to the launcher's group also missed an app that left the group:
-    /// [`app_left_our_group`], checked by the caller, which knows the app's pid.)
+    /// (The caller, which knows the app's pid, refines this: a signal to the launcher's group
+    /// also missed an app that left the group, [`app_left_our_group`]; a hang-up is not passed
+    /// to an app that left the session, [`app_in_our_session`].)
     pub(crate) fn missed_by_app(&self) -> bool {
         self.origin != Origin::KernelToGroup || self.phase == Phase::Idle
-    }
-
-    /// Whether the kernel sent it to the launcher's process group.
-    pub(crate) fn aimed_at_group(&self) -> bool {
-        self.origin == Origin::KernelToGroup
     }
 
     /// Whether the signal's default action terminates (one of `INT`, `TERM`, `HUP`, `QUIT`).
@@ -257,6 +255,17 @@ pub(crate) fn app_left_our_group(pid: libc::pid_t) -> bool {
     unsafe {
         let theirs = libc::getpgid(pid);
         theirs >= 0 && theirs != libc::getpgrp() && libc::getsid(pid) == libc::getsid(0)
+    }
+}
+
+/// Whether the app `pid` (our unreaped child) is still in the launcher's session: an app that
+/// called `setsid` detached itself from the terminal, and the terminal's hang-up is not its
+/// business. `true` when it cannot be told (the app is exiting: forwarding is then harmless).
+pub(crate) fn app_in_our_session(pid: libc::pid_t) -> bool {
+    // SAFETY: getsid has no memory-safety preconditions; `pid` is our unreaped child.
+    unsafe {
+        let theirs = libc::getsid(pid);
+        theirs < 0 || theirs == libc::getsid(0)
     }
 }
 

@@ -49,7 +49,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use crate::signals::{self, Phase, SignalRelay};
+use crate::signals::{self, Origin, Phase, SignalRelay};
 use crate::spawn::ChildProcess;
 
 /// How long the wait loop sleeps at most before it checks on the child anyway.
@@ -239,11 +239,20 @@ fn wait_forwarding(
     }
 }
 
-/// Whether the app did not get `record`'s signal by itself: sent to the launcher alone, sent
-/// while no app existed, or sent by the kernel to the launcher's process group after the app had
-/// moved into a group of its own (see `signals.rs`).
+/// Whether the app must get `record`'s signal from the launcher to see it once (see
+/// `signals.rs`): a process sent it to the launcher, or no app existed when it came; a hang-up
+/// sent to the launcher as session leader, unless the app detached itself from the terminal
+/// (`setsid`); a signal the kernel sent to the launcher's process group, when the app has moved
+/// into a group of its own.
 fn needs_forwarding(record: &signals::Record, pid: libc::pid_t) -> bool {
-    record.missed_by_app() || (record.aimed_at_group() && signals::app_left_our_group(pid))
+    if record.phase == Phase::Idle {
+        return true;
+    }
+    match record.origin {
+        Origin::Process => true,
+        Origin::KernelToLauncher => signals::app_in_our_session(pid),
+        Origin::KernelToGroup => signals::app_left_our_group(pid),
+    }
 }
 
 /// Whether our child `pid` has already exited, without reaping it (`WNOWAIT`): its pid stays ours.

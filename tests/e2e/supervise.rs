@@ -16,7 +16,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// An app that logs every relayed signal it receives (one line per handler call) to
 /// `$SEA_T_DIR/log`, announces itself by writing its pid to `$SEA_T_DIR/ready` once its handlers
 /// are installed, and exits 0 when `$SEA_T_DIR/stop` appears. With `SEA_T_SETPGID` set it first
-/// moves into a process group of its own.
+/// moves into a process group of its own, with `SEA_T_SETSID` into a session of its own.
 ///
 /// In C rather than `sh` on purpose: a shell runs a trap once for any number of deliveries that
 /// arrive before it gets to it, which would hide a duplicate sent microseconds after the first
@@ -58,6 +58,8 @@ int main(void) {
     /* As shells and some TUIs do: a process group of its own, so the terminal's signals to the
        launcher's (foreground) group do not reach it directly. */
     if (getenv("SEA_T_SETPGID") && setpgid(0, 0) != 0) return 2;
+    /* A session of its own: detached from the terminal, like a daemon. */
+    if (getenv("SEA_T_SETSID") && setsid() < 0) return 2;
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -394,4 +396,28 @@ fn regression_ctrl_c_reaches_an_app_in_its_own_process_group_once() {
     }
     t.stop(&mut launcher);
     drop(pty);
+}
+
+/// An app that left the terminal's session (`setsid`) detached itself from the terminal: the
+/// hang-up the launcher gets as session leader is not passed on to it.
+#[test]
+fn a_hang_up_is_not_passed_to_an_app_that_left_the_session() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.command();
+    cmd.env("SEA_T_SETSID", "1");
+    pty.attach(&mut cmd);
+    let mut launcher = Running::spawn(&mut cmd);
+    let app = t.wait_ready(&mut launcher);
+    assert_eq!(session_of(app.unsigned_abs()), app, "the app leads a session of its own");
+
+    drop(pty);
+    // Fence: the launcher acts on records in order, so once USR1 is logged, a forwarded HUP
+    // would be too. The kernel queued the HUP before the close returned; the pause only keeps
+    // two threads of the launcher from taking HUP and USR1 at once and recording them swapped.
+    std::thread::sleep(Duration::from_millis(500));
+    kill(launcher.id(), libc::SIGUSR1);
+    t.wait_logged("USR1", 1);
+    assert_eq!(t.count("HUP"), 0, "{:?}", lines(&t.dir.join("log")));
+    t.stop(&mut launcher);
 }
