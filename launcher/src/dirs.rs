@@ -128,8 +128,15 @@ impl Unsafety {
 }
 
 impl Dirs {
-    /// Works out the paths from the environment, without touching the file system.
-    pub(crate) fn locate(process: &Process, vars: &Vars, name: &str, platform: &str) -> Result<Self, DirsError> {
+    /// Works out the paths from the environment, without touching the file system. The defaults
+    /// are `$HOME/<home_name>` and `<cache dir>/<cache_name>` (the manifest's names).
+    pub(crate) fn locate(
+        process: &Process,
+        vars: &Vars,
+        home_name: &str,
+        cache_name: &str,
+        platform: &str,
+    ) -> Result<Self, DirsError> {
         let home_var = vars.name(vars::HOME);
         let cache_var = vars.name(vars::CACHE_HOME);
         let user_home = process.var("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
@@ -137,12 +144,12 @@ impl Dirs {
             Some(value) => absolute(&home_var, value)?,
             None => user_home
                 .as_ref()
-                .map(|h| h.join(format!(".{name}")))
+                .map(|h| h.join(home_name))
                 .ok_or_else(|| DirsError::NoHome { what: "home", var: home_var.clone() })?,
         };
         let cache = match process.app_var(vars, vars::CACHE_HOME) {
             Some(value) => absolute(&cache_var, value)?,
-            None => default_cache(process, user_home.as_deref(), name)
+            None => default_cache(process, user_home.as_deref(), cache_name)
                 .ok_or_else(|| DirsError::NoHome { what: "cache", var: cache_var.clone() })?,
         };
         Ok(Self {

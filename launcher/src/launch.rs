@@ -47,7 +47,8 @@ struct Target {
     version: Version,
     source: Source,
     entry: String,
-    fixed_args: Vec<String>,
+    /// The manifest's fixed arguments, `{pkg_dir}` expanded to `dir`.
+    fixed_args: Vec<OsString>,
 }
 
 /// State that lives across restarts.
@@ -202,7 +203,7 @@ impl Session<'_> {
             version: manifest.version.clone(),
             source: Source::Bundled,
             entry: manifest.entry.clone(),
-            fixed_args: manifest.args.clone(),
+            fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
         })
     }
 
@@ -234,7 +235,7 @@ impl Session<'_> {
             version: candidate.version.clone(),
             source: Source::Update,
             entry: manifest.entry.clone(),
-            fixed_args: manifest.args.clone(),
+            fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
         }))
     }
 
@@ -260,7 +261,7 @@ impl Session<'_> {
                 "GIT_CONFIG_COUNT={count:?} is not a count git accepts (git refuses to run with it), so safe.bareRepository=explicit was not added; fix or unset GIT_CONFIG_COUNT"
             ));
         }
-        let mut args: Vec<OsString> = target.fixed_args.iter().map(OsString::from).collect();
+        let mut args = target.fixed_args.clone();
         args.extend(self.args.iter().cloned());
         Spawn { program: target.dir.join(&target.entry), args, env, cwd: self.cwd.clone() }
     }

@@ -95,7 +95,8 @@ fn run() -> ! {
     if let Some(warning) = log_warning {
         crate::say::say!("{name}: warning: {warning}");
     }
-    let dirs = match Dirs::locate(&process, &vars, &manifest.name, &manifest.platform) {
+    let home_name = manifest.home_dir_name();
+    let dirs = match Dirs::locate(&process, &vars, &home_name, manifest.cache_dir_name(), &manifest.platform) {
         Ok(dirs) => dirs,
         Err(e) => fail(&name, &e.to_string(), LauncherError::from(e).exit_code()),
     };

@@ -7,7 +7,8 @@
 //! at the top of `signals.rs`; this module applies it. In short:
 //!
 //! * The app is the launcher's child, in the launcher's process group (the terminal, job control
-//!   and Ctrl-C work as if the app had been started directly), with inherited stdio, exactly the
+//!   and Ctrl-C work as if the app had been started directly; an app may move to a group of its
+//!   own, and then gets the terminal's signals through the launcher), with inherited stdio, exactly the
 //!   environment in [`Spawn::env`] and the working directory in [`Spawn::cwd`].
 //! * It starts with an empty signal mask and `SIGPIPE` at its default action (the launcher's
 //!   handlers are reset by `exec`; std ignores `SIGPIPE` in the launcher itself).
@@ -26,7 +27,9 @@
 //! have died before the `prctl`: then `getppid()` no longer names it and the child gives up before
 //! `exec`). The wait loop
 //! blocks in `poll(2)` on the relay's self-pipe and acts on each record in arrival order: `SIGCHLD`
-//! → `waitpid(pid, WNOHANG)`; another signal the app missed → `kill(pid, signo)`. It also checks the
+//! → `waitpid(pid, WNOHANG)`; another signal the app missed (sent to the launcher alone, a
+//! hang-up sent to the launcher as session leader, a terminal signal while the app is in a process
+//! group of its own: `needs_forwarding`) → `kill(pid, signo)`. It also checks the
 //! child after every wake-up and at least every [`CHECK_INTERVAL`], so a lost wake-up cannot hang
 //! the launcher.
 //!
@@ -46,7 +49,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use crate::signals::{self, Phase, SignalRelay};
+use crate::signals::{self, Origin, Phase, SignalRelay};
 use crate::spawn::ChildProcess;
 
 /// How long the wait loop sleeps at most before it checks on the child anyway.
@@ -205,8 +208,7 @@ fn wait_forwarding(
                 if let Some(status) = child.try_wait()? {
                     return Ok(status);
                 }
-            } else if record.missed_by_app() {
-                let Some(pid) = pid else { continue };
+            } else if let Some(pid) = pid.filter(|&pid| needs_forwarding(&record, pid)) {
                 if has_exited(pid) {
                     // Sending it to the zombie would lose it: keep it for the next run, or for
                     // `take_pending_termination` (a TERM that arrived as the app exited with 75
@@ -234,6 +236,22 @@ fn wait_forwarding(
             tracing::warn!("signal relay failed ({e}); waiting for the app without forwarding signals");
             return child.wait();
         }
+    }
+}
+
+/// Whether the app must get `record`'s signal from the launcher to see it once (see
+/// `signals.rs`): a process sent it to the launcher, or no app existed when it came; a hang-up
+/// sent to the launcher as session leader, unless the app detached itself from the terminal
+/// (`setsid`); a signal the kernel sent to the launcher's process group, when the app has moved
+/// into a group of its own.
+fn needs_forwarding(record: &signals::Record, pid: libc::pid_t) -> bool {
+    if record.phase == Phase::Idle {
+        return true;
+    }
+    match record.origin {
+        Origin::Process => true,
+        Origin::KernelToLauncher => signals::app_in_our_session(pid),
+        Origin::KernelToGroup => signals::app_left_our_group(pid),
     }
 }
 

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use sea_payload::manifest::{self, UpdateSettings};
+use sea_payload::manifest::{self, Naming, UpdateSettings};
 use sea_payload::pack::{PackOptions, PackageSpec, write_package};
 use sea_payload::{Compression, Manifest, paths, platform};
 use semver::Version;
@@ -72,6 +72,10 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         .ok()
         .filter(|e| !paths::is_reserved(e))
         .ok_or_else(|| anyhow!("--entry '{}' must be a relative path inside the input, e.g. bin/app", args.entry))?;
+    for arg in &args.args {
+        manifest::check_arg_template(arg).map_err(|e| anyhow!("--arg '{arg}': {e}"))?;
+    }
+    let naming = naming(args)?;
     let compression: Compression = args.compression.parse()?;
     let launcher_path = match &args.launcher {
         Some(path) => path.clone(),
@@ -94,8 +98,24 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         launcher_version: stub.version.clone(),
         packed_with: concat!("sea-pack ", env!("CARGO_PKG_VERSION")).to_owned(),
         update,
+        naming,
     };
     Ok(Plan { spec, compression, stub, launcher_path, signer, kind })
+}
+
+/// `--env-prefix`, `--home-name` and `--cache-name`, checked.
+fn naming(args: &BuildArgs) -> Result<Naming> {
+    let check = |flag: &str, value: &Option<String>, valid: fn(&str) -> Result<(), String>| {
+        value.as_deref().map(valid).transpose().map_err(|e| anyhow!("invalid {flag}: {e}"))
+    };
+    check("--env-prefix", &args.env_prefix, manifest::validate_env_prefix)?;
+    check("--home-name", &args.home_name, manifest::validate_dir_name)?;
+    check("--cache-name", &args.cache_name, manifest::validate_dir_name)?;
+    Ok(Naming {
+        env_prefix: args.env_prefix.clone(),
+        home_name: args.home_name.clone(),
+        cache_name: args.cache_name.clone(),
+    })
 }
 
 /// `sea-launcher` beside the running `sea-pack`.

@@ -35,6 +35,7 @@ pub(crate) struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run; boxing would only add noise")]
 pub(crate) enum Command {
     /// Pack a directory or a release archive into one executable.
     Build(BuildArgs),
@@ -59,7 +60,10 @@ pub(crate) enum Command {
     sea-pack build hello-1.2.0.tgz --strip-components 1 --name hello --version 1.2.0 \\\n      \
     --entry bin/hello.js --arg --experimental -o hello\n  \
     sea-pack build ./dist --name hello --version 1.2.0 --entry bin/hello --compression gzip:9 \\\n      \
-    --launcher ./target/release/sea-launcher --platform linux-x64 -o hello\n\n\
+    --launcher ./target/release/sea-launcher --platform linux-x64 -o hello\n  \
+    sea-pack build ./dist --name copilot --version 1.0.0 --entry runtime/bin/node \\\n      \
+    --arg {pkg_dir}/app/main.js --env-prefix COPILOT_LOADER --home-name .copilot-loader \\\n      \
+    --cache-name copilot-loader -o copilot\n\n\
     The same inputs always give a byte-identical output (sorted entries, mtimes and owners \
     normalised, executable bits kept).")]
 pub(crate) struct BuildArgs {
@@ -78,9 +82,26 @@ pub(crate) struct BuildArgs {
     /// executable file, e.g. `--entry bin/hello`.
     #[arg(long, value_name = "REL_PATH")]
     pub(crate) entry: String,
-    /// A fixed argument put before the user's; repeat for several, e.g. `--arg main.js --arg --quiet`.
+    /// A fixed argument put before the user's; repeat for several. `{pkg_dir}` stands for the
+    /// absolute path of the extracted tree (`{{` and `}}` are literal braces), so a bundled
+    /// runtime can run a script of the tree, e.g.
+    /// `--entry runtime/bin/node --arg {pkg_dir}/app/main.js`. A plain relative path would be
+    /// resolved against the user's working directory.
     #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
     pub(crate) args: Vec<String>,
+    /// The environment variable prefix, instead of the name upper-cased: `A-Z`, `0-9`, `_`,
+    /// starting with a letter, e.g. `--env-prefix COPILOT_LOADER` (→ `COPILOT_LOADER_HOME`, …)
+    /// when the app itself already uses `COPILOT_*`.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) env_prefix: Option<String>,
+    /// The home directory's name under `$HOME`, instead of `.<NAME>`, e.g.
+    /// `--home-name .copilot-loader` when the app itself already owns `~/.copilot`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) home_name: Option<String>,
+    /// The cache directory's name (under `$XDG_CACHE_HOME` or `~/.cache`), instead of `<NAME>`,
+    /// e.g. `--cache-name copilot-loader`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_name: Option<String>,
     /// The launcher stub to put in front, e.g. `--launcher dist/sea-launcher-linux-arm64`.
     /// Default: the `sea-launcher` next to this `sea-pack`.
     #[arg(long, value_name = "STUB")]

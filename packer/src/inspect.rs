@@ -29,11 +29,21 @@ fn write_json(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
         "path": package.path().display().to_string(),
         "file_size": package.file_len(),
         "manifest": serde_json::to_value(package.manifest()).unwrap_or(Value::Null),
+        "naming": naming_json(package.manifest()),
         "layout": layout_json(package.layout()),
         "signature": signature_json(&checked.signature),
     });
     let text = serde_json::to_string_pretty(&value).unwrap_or_default();
     writeln!(out, "{text}")
+}
+
+/// The names the launcher will use, whether set at build time or derived from the app's name.
+fn naming_json(m: &Manifest) -> Value {
+    json!({
+        "env_prefix": m.env_prefix(),
+        "home_name": m.home_dir_name(),
+        "cache_name": m.cache_dir_name(),
+    })
 }
 
 fn layout_json(layout: &Layout) -> Value {
@@ -91,6 +101,13 @@ fn write_manifest(m: &Manifest, checked: &Checked, out: &mut dyn Write) -> std::
     writeln!(out, "  version       {}", m.version)?;
     writeln!(out, "  platform      {}", m.platform)?;
     writeln!(out, "  entry         {}", command_line(&m.entry, &m.args))?;
+    if m.arg_templates {
+        writeln!(out, "                ({{pkg_dir}} = the extracted tree in use)")?;
+    }
+    let set = |field: &Option<String>| if field.is_some() { "" } else { " (from the name)" };
+    writeln!(out, "  variables     {}_*{}", m.env_prefix(), set(&m.naming.env_prefix))?;
+    writeln!(out, "  home          $HOME/{}{}", m.home_dir_name(), set(&m.naming.home_name))?;
+    writeln!(out, "  cache         <cache dir>/{}{}", m.cache_dir_name(), set(&m.naming.cache_name))?;
     writeln!(out, "  compression   {}", m.compression)?;
     writeln!(out, "  payload       {} bytes, sha256 {}", m.payload.size, m.payload.sha256)?;
     writeln!(

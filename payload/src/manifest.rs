@@ -7,6 +7,21 @@
 //!
 //! A manifest is always validated after parsing ([`Manifest::from_bytes`]): a parsed value that
 //! exists is one the launcher may act on.
+//!
+//! Fields added after the first release are optional and absent when unused (`arg_templates`,
+//! `naming`), so a manifest written before them still reads with its old meaning, and one that
+//! does not use them is byte-identical to what an older packer wrote.
+//!
+//! # Fixed-argument templates
+//!
+//! In a manifest with `arg_templates: true`, every fixed argument is a template: `{pkg_dir}`
+//! stands for the absolute path of the extracted tree in use (so a bundled runtime can be the
+//! entry and name a script in its own tree: `runtime/bin/node {pkg_dir}/app/main.js`), `{{` and
+//! `}}` are literal braces, and any other `{` or `}` is an error ([`check_arg_template`]), caught
+//! by `sea-pack build`. The packer sets the flag exactly when an argument contains a brace; in a
+//! manifest without it (every one written before templates existed) arguments are literal.
+
+use std::ffi::{OsStr, OsString};
 
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -24,6 +39,12 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_ARGS: usize = 256;
 /// Most executables listed (each is checked at every start).
 pub const MAX_EXECUTABLES: usize = 4096;
+/// Longest home or cache directory name (`--home-name`, `--cache-name`) and `--env-prefix`.
+pub const MAX_DIR_NAME_LEN: usize = 128;
+/// The placeholders a fixed argument may use.
+pub const ARG_PLACEHOLDERS: [&str; 1] = [PKG_DIR_PLACEHOLDER];
+/// `{pkg_dir}`: the absolute path of the extracted tree in use.
+pub const PKG_DIR_PLACEHOLDER: &str = "pkg_dir";
 
 /// Length and SHA-256 of a section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +75,29 @@ pub struct UpdateSettings {
     pub public_key: Option<String>,
 }
 
+/// What the launcher calls its variables and directories, when not derived from the app's name.
+/// Every field absent: `PREFIX` is the name upper-cased, the home `$HOME/.<name>`, the cache
+/// directory `<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Naming {
+    /// The environment variable prefix (`COPILOT_LOADER` → `COPILOT_LOADER_HOME`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_prefix: Option<String>,
+    /// The home's directory name under `$HOME`, e.g. `.copilot-loader`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_name: Option<String>,
+    /// The cache's directory name under the platform's cache directory, e.g. `copilot-loader`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_name: Option<String>,
+}
+
+impl Naming {
+    /// Whether every name is derived from the app's name (the field is then left out).
+    pub fn is_default(&self) -> bool {
+        *self == Naming::default()
+    }
+}
+
 /// The manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -70,6 +114,9 @@ pub struct Manifest {
     /// Fixed arguments put before the user's.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Whether `args` are templates (see the module docs); absent = literal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub arg_templates: bool,
     /// How the payload is compressed.
     pub compression: Compression,
     /// The compressed payload section.
@@ -91,6 +138,9 @@ pub struct Manifest {
     /// Update feed and key.
     #[serde(default)]
     pub update: UpdateSettings,
+    /// Variable prefix and directory names that differ from the app's name.
+    #[serde(default, skip_serializing_if = "Naming::is_default")]
+    pub naming: Naming,
 }
 
 /// Why a manifest was refused.
@@ -135,6 +185,20 @@ impl Manifest {
         if self.args.len() > MAX_ARGS || self.args.iter().any(|a| a.contains('\0')) {
             return Err(invalid("args", "too many arguments, or a NUL byte".into()));
         }
+        if self.arg_templates {
+            for arg in &self.args {
+                check_arg_template(arg).map_err(|e| invalid("args", format!("'{arg}': {e}")))?;
+            }
+        }
+        if let Some(prefix) = &self.naming.env_prefix {
+            validate_env_prefix(prefix).map_err(|reason| invalid("naming.env_prefix", reason))?;
+        }
+        if let Some(name) = &self.naming.home_name {
+            validate_dir_name(name).map_err(|reason| invalid("naming.home_name", reason))?;
+        }
+        if let Some(name) = &self.naming.cache_name {
+            validate_dir_name(name).map_err(|reason| invalid("naming.cache_name", reason))?;
+        }
         if !self.compression.is_valid() {
             return Err(invalid("compression", format!("level {} out of range", self.compression.level)));
         }
@@ -160,9 +224,29 @@ impl Manifest {
         tree_id(&self.version, &self.payload.sha256)
     }
 
-    /// The environment variable prefix: the name upper-cased, `-` and `.` turned into `_`.
+    /// The environment variable prefix: `naming.env_prefix`, else the name upper-cased, `-` and
+    /// `.` turned into `_`.
     pub fn env_prefix(&self) -> String {
-        env_prefix(&self.name)
+        self.naming.env_prefix.clone().unwrap_or_else(|| env_prefix(&self.name))
+    }
+
+    /// The home's directory name under `$HOME`: `naming.home_name`, else `.<name>`.
+    pub fn home_dir_name(&self) -> String {
+        self.naming.home_name.clone().unwrap_or_else(|| format!(".{}", self.name))
+    }
+
+    /// The cache's directory name: `naming.cache_name`, else `<name>`.
+    pub fn cache_dir_name(&self) -> &str {
+        self.naming.cache_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The fixed arguments for a run from the tree at `pkg_dir`: templates expanded
+    /// ([`expand_arg`]) when the manifest says they are templates, else as written.
+    pub fn fixed_args(&self, pkg_dir: &OsStr) -> Vec<OsString> {
+        self.args
+            .iter()
+            .map(|arg| if self.arg_templates { expand_arg(arg, pkg_dir) } else { OsString::from(arg) })
+            .collect()
     }
 
     /// The entry's expected size.
@@ -212,6 +296,132 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `prefix` can be an environment variable prefix: `[A-Z0-9_]`, starting with a letter.
+pub fn validate_env_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() || prefix.len() > MAX_DIR_NAME_LEN {
+        return Err(format!("must be 1 to {MAX_DIR_NAME_LEN} characters"));
+    }
+    let first_ok = prefix.as_bytes()[0].is_ascii_uppercase();
+    let rest_ok = prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if !first_ok || !rest_ok {
+        return Err(format!(
+            "'{prefix}' must start with an upper-case letter and contain only A-Z, 0-9 and '_', e.g. COPILOT_LOADER"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `name` can name a home or cache directory: one path component on every platform (not
+/// `.` or `..`, no `/`, `\`, NUL, control character or a character Windows forbids in names).
+pub fn validate_dir_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_DIR_NAME_LEN {
+        return Err(format!("must be 1 to {MAX_DIR_NAME_LEN} characters"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("'{name}' is not a directory name"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || "/\\<>:\"|?*".contains(*c)) {
+        return Err(format!("'{name}' must be a single directory name, without {c:?}, e.g. .my-app-loader"));
+    }
+    if name.ends_with(['.', ' ']) || name.starts_with(' ') {
+        return Err(format!("'{name}' must not start with a space or end with a space or '.'"));
+    }
+    Ok(())
+}
+
+/// Why a fixed argument is not a valid template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgTemplateError {
+    /// `{name}` with a name that is not a placeholder.
+    #[error(
+        "unknown placeholder {{{name}}} at byte {at}; the only one is {{pkg_dir}} (write {{{{ and }}}} for literal braces)"
+    )]
+    Unknown {
+        /// The name between the braces.
+        name: String,
+        /// Byte offset of the `{`.
+        at: usize,
+    },
+    /// A `{` without its `}`.
+    #[error("'{{' at byte {at} is not closed; write {{{{ for a literal brace")]
+    Unclosed {
+        /// Byte offset of the `{`.
+        at: usize,
+    },
+    /// A `}` without its `{`.
+    #[error("'}}' at byte {at} has no opening '{{'; write }}}} for a literal brace")]
+    Unopened {
+        /// Byte offset of the `}`.
+        at: usize,
+    },
+}
+
+/// One piece of a parsed template.
+enum Piece<'a> {
+    Text(&'a str),
+    PkgDir,
+}
+
+/// Splits a template into literal text and placeholders.
+fn parse_template(arg: &str) -> Result<Vec<Piece<'_>>, ArgTemplateError> {
+    let mut pieces = Vec::new();
+    let bytes = arg.as_bytes();
+    let (mut i, mut text_start) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'}' if bytes.get(i + 1) == Some(&bytes[i]) => {
+                // `{{` / `}}`: the text so far plus one brace, then skip the second.
+                pieces.push(Piece::Text(&arg[text_start..=i]));
+                i += 2;
+                text_start = i;
+            }
+            b'{' => {
+                let close = arg[i + 1..].find(['{', '}']).map(|j| i + 1 + j);
+                let Some(close) = close.filter(|&c| bytes[c] == b'}') else {
+                    return Err(ArgTemplateError::Unclosed { at: i });
+                };
+                let name = &arg[i + 1..close];
+                if name != PKG_DIR_PLACEHOLDER {
+                    return Err(ArgTemplateError::Unknown { name: name.to_owned(), at: i });
+                }
+                pieces.push(Piece::Text(&arg[text_start..i]));
+                pieces.push(Piece::PkgDir);
+                i = close + 1;
+                text_start = i;
+            }
+            b'}' => return Err(ArgTemplateError::Unopened { at: i }),
+            _ => i += 1,
+        }
+    }
+    pieces.push(Piece::Text(&arg[text_start..]));
+    Ok(pieces)
+}
+
+/// Checks that `arg` is a valid template: every `{` opens a known placeholder (`{pkg_dir}`) or is
+/// doubled, every `}` closes one or is doubled.
+pub fn check_arg_template(arg: &str) -> Result<(), ArgTemplateError> {
+    parse_template(arg).map(drop)
+}
+
+/// Whether `arg` contains a brace (so it must be stored as a template to mean what it says).
+pub fn has_braces(arg: &str) -> bool {
+    arg.contains(['{', '}'])
+}
+
+/// `arg` with `{pkg_dir}` replaced by `pkg_dir` and `{{`/`}}` by single braces. A template that
+/// does not parse (which [`Manifest::validate`] refuses) is returned as written.
+pub fn expand_arg(arg: &str, pkg_dir: &OsStr) -> OsString {
+    let Ok(pieces) = parse_template(arg) else { return OsString::from(arg) };
+    let mut out = OsString::with_capacity(arg.len() + pkg_dir.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push(text),
+            Piece::PkgDir => out.push(pkg_dir),
+        }
+    }
+    out
+}
+
 fn invalid(field: &'static str, reason: String) -> ManifestError {
     ManifestError::Invalid { field, reason }
 }
@@ -246,6 +456,7 @@ pub(crate) mod tests {
             platform: "linux-x64".into(),
             entry: "bin/hello".into(),
             args: vec!["--flag".into()],
+            arg_templates: false,
             compression: Compression { codec: Codec::Zstd, level: 19 },
             payload: SectionDigest { size: 10, sha256: "ab".repeat(32) },
             index: SectionDigest { size: 5, sha256: "cd".repeat(32) },
@@ -256,6 +467,7 @@ pub(crate) mod tests {
             launcher_version: Version::new(0, 1, 0),
             packed_with: "sea-pack 0.1.0".into(),
             update: UpdateSettings::default(),
+            naming: Naming::default(),
         }
     }
 
@@ -307,5 +519,90 @@ pub(crate) mod tests {
         assert!(matches!(m.validate(), Err(ManifestError::Format(2))));
         assert!(Manifest::from_bytes(b"{\"format\":1").is_err());
         assert!(Manifest::from_bytes(b"").is_err());
+    }
+
+    #[test]
+    fn templates_expand_pkg_dir_and_doubled_braces() {
+        let dir = OsStr::new("/c/pkg/linux-x64/1.0.0-abc");
+        assert_eq!(expand_arg("{pkg_dir}/app/main.js", dir), "/c/pkg/linux-x64/1.0.0-abc/app/main.js");
+        assert_eq!(
+            expand_arg("--data={pkg_dir}:{pkg_dir}", dir),
+            "--data=/c/pkg/linux-x64/1.0.0-abc:/c/pkg/linux-x64/1.0.0-abc"
+        );
+        assert_eq!(expand_arg("{{pkg_dir}}", dir), "{pkg_dir}");
+        assert_eq!(expand_arg("{{{pkg_dir}}}", dir), "{/c/pkg/linux-x64/1.0.0-abc}");
+        assert_eq!(expand_arg("plain", dir), "plain");
+        assert_eq!(expand_arg("", dir), "");
+        assert_eq!(expand_arg("a}}b{{c", dir), "a}b{c");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_position() {
+        let err = |arg| check_arg_template(arg).expect_err(arg);
+        assert_eq!(err("{pkgdir}/x"), ArgTemplateError::Unknown { name: "pkgdir".into(), at: 0 });
+        assert_eq!(err("x{}"), ArgTemplateError::Unknown { name: String::new(), at: 1 });
+        assert_eq!(err("a{pkg_dir"), ArgTemplateError::Unclosed { at: 1 });
+        assert_eq!(err("{a{pkg_dir}}"), ArgTemplateError::Unclosed { at: 0 });
+        assert_eq!(err("a}b"), ArgTemplateError::Unopened { at: 1 });
+        assert_eq!(err("{"), ArgTemplateError::Unclosed { at: 0 });
+        let message = err("{pkgdir}").to_string();
+        assert!(message.contains("{pkgdir}") && message.contains("{pkg_dir}") && message.contains("{{"), "{message}");
+        assert!(check_arg_template("{pkg_dir}/é/{{x}}").is_ok());
+    }
+
+    #[test]
+    fn args_are_literal_unless_the_manifest_says_templates() {
+        let mut m = sample();
+        m.args = vec!["{pkg_dir}/main.js".into(), "{x".into()];
+        assert!(m.validate().is_ok(), "an old manifest's braces are literal");
+        assert_eq!(m.fixed_args(OsStr::new("/t")), ["{pkg_dir}/main.js", "{x"]);
+        m.arg_templates = true;
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { field: "args", .. })));
+        m.args.pop();
+        m.validate().expect("valid template");
+        assert_eq!(m.fixed_args(OsStr::new("/t")), ["/t/main.js"]);
+        let bytes = m.to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains("\"arg_templates\": true"));
+        assert_eq!(Manifest::from_bytes(&bytes).expect("parses"), m);
+    }
+
+    #[test]
+    fn naming_defaults_to_the_name_and_old_manifests_read() {
+        let m = sample();
+        let text = String::from_utf8(m.to_bytes()).expect("utf-8");
+        assert!(!text.contains("naming") && !text.contains("arg_templates"), "unused fields are left out: {text}");
+        assert_eq!((m.env_prefix(), m.home_dir_name(), m.cache_dir_name()), ("HELLO".into(), ".hello".into(), "hello"));
+        let mut m = sample();
+        m.naming = Naming {
+            env_prefix: Some("COPILOT_LOADER".into()),
+            home_name: Some(".copilot-loader".into()),
+            cache_name: Some("copilot-loader".into()),
+        };
+        let parsed = Manifest::from_bytes(&m.to_bytes()).expect("valid");
+        assert_eq!(parsed.env_prefix(), "COPILOT_LOADER");
+        assert_eq!(parsed.home_dir_name(), ".copilot-loader");
+        assert_eq!(parsed.cache_dir_name(), "copilot-loader");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for prefix in ["", "copilot", "1ABC", "A-B", "A B", "_A", "Ä"] {
+            assert!(validate_env_prefix(prefix).is_err(), "{prefix:?}");
+        }
+        for prefix in ["A", "COPILOT_LOADER", "X9_"] {
+            assert!(validate_env_prefix(prefix).is_ok(), "{prefix:?}");
+        }
+        for name in ["", ".", "..", "a/b", "/abs", "a\\b", "a\0b", "a\nb", "c:", "x.", " x"] {
+            assert!(validate_dir_name(name).is_err(), "{name:?}");
+        }
+        for name in [".copilot-loader", "copilot-loader", "My App", "..x"] {
+            assert!(validate_dir_name(name).is_ok(), "{name:?}");
+        }
+        let mut m = sample();
+        m.naming.home_name = Some("../x".into());
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { field: "naming.home_name", .. })));
+        let mut m = sample();
+        m.naming.env_prefix = Some("lower".into());
+        assert!(matches!(m.validate(), Err(ManifestError::Invalid { field: "naming.env_prefix", .. })));
     }
 }

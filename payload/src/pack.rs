@@ -27,7 +27,7 @@ use crate::codec::{Compression, Encoder};
 use crate::digest::{self, HashingReader, HashingWriter, Sha256Bytes};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
-use crate::manifest::{FileCheck, MANIFEST_FORMAT, Manifest, SectionDigest, UpdateSettings};
+use crate::manifest::{self, FileCheck, MANIFEST_FORMAT, Manifest, Naming, SectionDigest, UpdateSettings};
 use crate::paths;
 use crate::trailer::Trailer;
 use crate::unpack::Refusal;
@@ -287,7 +287,8 @@ pub struct PackageSpec {
     pub platform: String,
     /// Entry path inside the tree.
     pub entry: String,
-    /// Fixed arguments.
+    /// Fixed arguments; one with a brace is stored as a template (`{pkg_dir}`, `{{`, `}}`: see
+    /// [`crate::manifest`]) and must be a valid one.
     pub args: Vec<String>,
     /// Oldest launcher that may run the payload.
     pub min_launcher: Version,
@@ -297,6 +298,8 @@ pub struct PackageSpec {
     pub packed_with: String,
     /// Feed and key.
     pub update: UpdateSettings,
+    /// Variable prefix and directory names, when not derived from the name.
+    pub naming: Naming,
 }
 
 /// Signs manifest bytes, returning a minisign signature file's text.
@@ -321,6 +324,7 @@ pub fn write_package(
         platform: spec.platform.clone(),
         entry: spec.entry.clone(),
         args: spec.args.clone(),
+        arg_templates: spec.args.iter().any(|a| manifest::has_braces(a)),
         compression: options.compression,
         payload: SectionDigest { size: packed.payload_len, sha256: digest::to_hex(&packed.payload_sha256) },
         index: SectionDigest { size: index_bytes.len() as u64, sha256: digest::sha256_hex(&index_bytes) },
@@ -331,6 +335,7 @@ pub fn write_package(
         launcher_version: spec.launcher_version.clone(),
         packed_with: spec.packed_with.clone(),
         update: spec.update.clone(),
+        naming: spec.naming.clone(),
     };
     manifest.validate().map_err(PackError::Manifest)?;
     let manifest_bytes = manifest.to_bytes();

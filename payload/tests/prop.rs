@@ -112,6 +112,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             platform,
             entry,
             args,
+            arg_templates: false,
             compression,
             payload: SectionDigest { size: payload_size, sha256: payload_sha },
             index: SectionDigest { size: index_size, sha256: index_sha },
@@ -122,6 +123,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             launcher_version,
             packed_with,
             update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()) },
+            naming: Default::default(),
         }
     })
 }
@@ -437,6 +439,7 @@ fn spec() -> PackageSpec {
         launcher_version: Version::new(0, 1, 0),
         packed_with: "prop".into(),
         update: UpdateSettings::default(),
+        naming: Default::default(),
     }
 }
 

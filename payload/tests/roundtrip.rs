@@ -20,6 +20,7 @@ fn spec() -> PackageSpec {
         launcher_version: semver::Version::new(0, 1, 0),
         packed_with: "test".into(),
         update: UpdateSettings::default(),
+        naming: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod gc;
 mod gitenv;
 mod hostile;
 mod launch;
+mod nodecli;
 mod pack;
 mod release;
 mod restart;

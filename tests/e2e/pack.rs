@@ -567,3 +567,156 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
     assert_ne!(fs::read(&key).unwrap(), before);
     assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// `--arg {pkg_dir}/...` names a file of the tree: the bundled-runtime recipe
+/// (`--entry runtime/bin/node --arg {pkg_dir}/app/main.js`). A plain relative `--arg` used to be
+/// the only way, and it resolves against the user's working directory, running a stranger's file
+/// found there.
+#[test]
+fn regression_pkg_dir_in_an_arg_names_the_tree_not_the_working_directory() {
+    let sb = Sandbox::new();
+    // A stand-in runtime: runs the script it is given, as node would.
+    let app = sb
+        .app("rt")
+        .exec("runtime/bin/interp", "#!/bin/sh\nexec /bin/sh \"$@\"\n")
+        .file("app/main.sh", "echo \"tree script: $0 | $1 | $2\"\n");
+    let bin = sb.pack(
+        app.path(),
+        "rt",
+        "1.0.0",
+        "runtime/bin/interp",
+        &["--arg", "{pkg_dir}/app/main.sh", "--arg", "{{not a placeholder}}"],
+    );
+    // The user's working directory holds a file at the same relative path.
+    let cwd = sb.path("stranger");
+    fs::create_dir_all(cwd.join("app")).unwrap();
+    fs::write(cwd.join("app/main.sh"), "echo STRANGER\n").unwrap();
+    let out = run(sb.cmd(&bin).current_dir(&cwd).arg("user arg"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let pkg_dir = fs::read_dir(sb.cache("rt").join("pkg")).unwrap().next().unwrap().unwrap().path();
+    let pkg_dir = fs::read_dir(pkg_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).unwrap();
+    assert_eq!(
+        stdout,
+        format!("tree script: {}/app/main.sh | {{not a placeholder}} | user arg\n", pkg_dir.display()),
+        "stderr: {stderr}"
+    );
+
+    // inspect shows the template as stored.
+    let out = sea_pack(&sb, &["inspect"], &bin);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("runtime/bin/interp '{pkg_dir}/app/main.sh' '{{not a placeholder}}'"), "{stdout}");
+}
+
+#[test]
+fn bad_arg_templates_are_build_errors() {
+    let sb = Sandbox::new();
+    let app = sb.app("t").exec("bin/t", "#!/bin/sh\n");
+    let out = sb.path("t.out");
+    for (arg, says) in [
+        ("{pkgdir}/x.js", "unknown placeholder {pkgdir}"),
+        ("{PKG_DIR}", "unknown placeholder {PKG_DIR}"),
+        ("--x={pkg_dir", "is not closed"),
+        ("a}b", "has no opening"),
+        ("{}", "unknown placeholder {}"),
+    ] {
+        let output = build(&sb, app.path(), "bin/t", &["--arg", arg], &out);
+        let stderr = assert_clean_error(&output, arg);
+        assert!(stderr.contains(&format!("--arg '{arg}'")) && stderr.contains(says), "{arg}: {stderr}");
+        assert!(
+            stderr.contains("{pkg_dir}") || stderr.contains("{{") || stderr.contains("}}"),
+            "{arg}: says what to write: {stderr}"
+        );
+        assert!(!out.exists(), "{arg}: no output written");
+    }
+}
+
+/// A launcher shipped under the name of an app that already owns `~/.copilot` and `COPILOT_*`
+/// (its own restart file `~/.copilot/restart/<pid>.json` keyed by `COPILOT_LOADER_PID`) must
+/// not share them: `--env-prefix`, `--home-name`, `--cache-name`.
+#[test]
+fn regression_naming_flags_keep_the_launcher_out_of_the_apps_home_and_variables() {
+    let sb = Sandbox::new();
+    let app = sb.app("copilot").exec("bin/copilot", "#!/bin/sh\nenv | grep '^COPILOT' | sort\n");
+    let flags = ["--env-prefix", "COPILOT_LOADER", "--home-name", ".copilot-loader", "--cache-name", "copilot-loader"];
+    let bin = sb.pack(app.path(), "copilot", "1.0.0", "bin/copilot", &flags);
+    // The app's own variables, as its users set them: the launcher must neither act on them nor
+    // change them.
+    let apps_home = sb.path("apps-own-home");
+    let out = run(sb
+        .cmd(&bin)
+        .env("COPILOT_HOME", &apps_home)
+        .env("COPILOT_AUTO_UPDATE", "0")
+        .env("COPILOT_VERSION", "9.9.9"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "COPILOT_VERSION is the app's, not a pin: {stderr}");
+    let var = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_owned);
+    let home = sb.home().join(".copilot-loader");
+    let cache = sb.home().join(".cache/copilot-loader");
+    assert_eq!(var("COPILOT_LOADER_RUN_APP").as_deref(), Some("1"), "{stdout}");
+    assert!(var("COPILOT_LOADER_PKG_DIR").unwrap().starts_with(&cache.display().to_string()), "{stdout}");
+    let pid = var("COPILOT_LOADER_LOADER_PID").unwrap();
+    assert_eq!(PathBuf::from(var("COPILOT_LOADER_RESTART_FILE").unwrap()), home.join(format!("restart/{pid}.json")));
+    for name in ["COPILOT_RUN_APP", "COPILOT_PKG_DIR", "COPILOT_LAUNCHER", "COPILOT_RESTART_FILE", "COPILOT_LOADER_PID"]
+    {
+        assert_eq!(var(name), None, "{name} set for the app: {stdout}");
+    }
+    assert_eq!(var("COPILOT_HOME"), Some(apps_home.display().to_string()), "the app's variable passes unchanged");
+    assert_eq!(var("COPILOT_VERSION").as_deref(), Some("9.9.9"));
+    assert!(home.join("restart").is_dir() && cache.join("pkg").is_dir());
+    assert!(!sb.home().join(".copilot").exists(), "the app's ~/.copilot was touched");
+    assert!(!sb.home().join(".cache/copilot").exists(), "the app's cache name was used");
+    assert!(!apps_home.exists(), "COPILOT_HOME was used by the launcher");
+
+    // The launcher's own variables move its directories.
+    let moved = sb.path("loader-home");
+    let out = run(sb.cmd(&bin).arg("--sea-info").env("COPILOT_LOADER_HOME", &moved));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let info: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(info["home"].as_str(), Some(moved.to_str().unwrap()), "{stdout}");
+    assert_eq!(info["cache"].as_str(), Some(cache.to_str().unwrap()), "{stdout}");
+
+    // inspect shows them.
+    let out = sea_pack(&sb, &["inspect"], &bin);
+    let stdout = text(&out).0;
+    assert!(stdout.contains("variables     COPILOT_LOADER_*\n"), "{stdout}");
+    assert!(stdout.contains("home          $HOME/.copilot-loader\n"), "{stdout}");
+    assert!(stdout.contains("cache         <cache dir>/copilot-loader\n"), "{stdout}");
+    let out = sea_pack(&sb, &["inspect", "--json"], &bin);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["manifest"]["naming"]["env_prefix"], "COPILOT_LOADER");
+    assert_eq!(json["naming"]["home_name"], ".copilot-loader");
+}
+
+#[test]
+fn bad_naming_flags_are_build_errors() {
+    let sb = Sandbox::new();
+    let app = sb.app("t").exec("bin/t", "#!/bin/sh\n");
+    let out = sb.path("t.out");
+    for (flag, value) in [
+        ("--env-prefix", "copilot"),
+        ("--env-prefix", "1X"),
+        ("--env-prefix", "A-B"),
+        ("--env-prefix", ""),
+        ("--home-name", "../x"),
+        ("--home-name", ".."),
+        ("--home-name", "a/b"),
+        ("--cache-name", "."),
+        ("--cache-name", "/abs"),
+        ("--cache-name", ""),
+    ] {
+        let output = build(&sb, app.path(), "bin/t", &[flag, value], &out);
+        let stderr = assert_clean_error(&output, &format!("{flag} {value:?}"));
+        assert!(stderr.contains(&format!("invalid {flag}")), "{flag} {value:?}: {stderr}");
+        assert!(!out.exists());
+    }
+    // Unset: the old names, and the manifest has no naming field.
+    build_ok(&sb, app.path(), "bin/t", &[], &out);
+    let json: serde_json::Value = serde_json::from_slice(&sea_pack(&sb, &["inspect", "--json"], &out).stdout).unwrap();
+    assert!(json["manifest"].get("naming").is_none() && json["manifest"].get("arg_templates").is_none(), "{json}");
+    assert_eq!(json["naming"]["env_prefix"], "DEMO");
+    assert_eq!(json["naming"]["home_name"], ".demo");
+    assert_eq!(json["naming"]["cache_name"], "demo");
+}

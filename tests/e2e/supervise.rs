@@ -15,7 +15,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An app that logs every relayed signal it receives (one line per handler call) to
 /// `$SEA_T_DIR/log`, announces itself by writing its pid to `$SEA_T_DIR/ready` once its handlers
-/// are installed, and exits 0 when `$SEA_T_DIR/stop` appears.
+/// are installed, and exits 0 when `$SEA_T_DIR/stop` appears. With `SEA_T_SETPGID` set it first
+/// moves into a process group of its own, with `SEA_T_SETSID` into a session of its own.
 ///
 /// In C rather than `sh` on purpose: a shell runs a trap once for any number of deliveries that
 /// arrive before it gets to it, which would hide a duplicate sent microseconds after the first
@@ -54,6 +55,11 @@ int main(void) {
     snprintf(path, sizeof path, "%s/log", dir);
     log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log_fd < 0) return 2;
+    /* As shells and some TUIs do: a process group of its own, so the terminal's signals to the
+       launcher's (foreground) group do not reach it directly. */
+    if (getenv("SEA_T_SETPGID") && setpgid(0, 0) != 0) return 2;
+    /* A session of its own: detached from the terminal, like a daemon. */
+    if (getenv("SEA_T_SETSID") && setsid() < 0) return 2;
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -272,4 +278,146 @@ fn the_app_gets_the_launcher_environment() {
     let out = run(sb.cmd(&bin).env("MY_APP_HOME", &moved));
     let stdout = text(&out).0;
     assert!(stdout.contains(&format!("MY_APP_RESTART_FILE={}/restart/", moved.display())), "{stdout}");
+}
+
+/// The parent of process `pid` (Linux: the fourth field of `/proc/<pid>/stat`).
+#[cfg(target_os = "linux")]
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/<pid>/stat");
+    let after_name = stat.rsplit_once(')').expect("stat has a command name").1;
+    after_name.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("ppid")
+}
+
+/// The session of process `pid`.
+fn session_of(pid: u32) -> i32 {
+    // SAFETY: getsid has no memory-safety preconditions.
+    unsafe { libc::getsid(i32::try_from(pid).expect("pid fits")) }
+}
+
+/// `ssh -t host app`, `docker run -it`, `tmux new app`: the launcher leads the terminal's session,
+/// so on a hang-up the kernel sends `SIGHUP` to the launcher alone. It used to take that for a
+/// signal the foreground group (and so the app) had got too, and drop it: the app ran on without
+/// a terminal.
+#[test]
+fn regression_a_hang_up_reaches_the_app_once_when_the_launcher_leads_the_session() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.command();
+    pty.attach(&mut cmd);
+    let mut launcher = Running::spawn(&mut cmd);
+    t.wait_ready(&mut launcher);
+    assert_eq!(session_of(launcher.id()), i32::try_from(launcher.id()).expect("pid"), "the launcher leads its session");
+
+    drop(pty); // the master closes: the terminal hangs up
+    t.wait_logged("HUP", 1);
+    // Fence, as in the Ctrl-C test: a duplicate HUP would be forwarded before this USR1.
+    kill(launcher.id(), libc::SIGUSR1);
+    t.wait_logged("USR1", 1);
+    assert_eq!(t.count("HUP"), 1, "{:?}", lines(&t.dir.join("log")));
+    t.stop(&mut launcher);
+}
+
+/// The same hang-up ends an app that keeps `SIGHUP`'s default action, and the launcher dies of
+/// the same signal (the app alone would have).
+#[test]
+fn regression_a_hang_up_ends_the_app_and_the_launcher_mirrors_it() {
+    let sb = Sandbox::new();
+    let dir = sb.path("t");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let app = sb.app("hup").exec("bin/hup", "#!/bin/sh\necho $$ > \"$SEA_T_DIR/ready.tmp\"\nmv \"$SEA_T_DIR/ready.tmp\" \"$SEA_T_DIR/ready\"\nexec sleep 600\n");
+    let bin = sb.pack(app.path(), "hup", "1.0.0", "bin/hup", &[]);
+    let pty = Pty::open();
+    let mut cmd = sb.cmd(&bin);
+    cmd.env("SEA_T_DIR", &dir);
+    default_signals(&mut cmd);
+    pty.attach(&mut cmd);
+    let mut launcher = Running::spawn(&mut cmd);
+    let ready = dir.join("ready");
+    let app_pid =
+        wait_some(TIMEOUT, || std::fs::read_to_string(&ready).ok().and_then(|s| s.trim().parse::<i32>().ok()))
+            .expect("the app did not start");
+
+    drop(pty);
+    let status = launcher.wait_timeout(TIMEOUT);
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "launcher: {status}");
+    assert!(!alive(app_pid), "the app still runs after the hang-up");
+}
+
+/// Behind a login shell that leads the session, the hang-up reaches the launcher's whole group
+/// (the shell exits of it and the kernel then signals the foreground group): the app gets it
+/// from the kernel, and the launcher must not add a second one.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_hang_up_behind_a_session_leader_shell_reaches_the_app_once() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.sb.cmd("/bin/sh");
+    // Not `exec`: the shell stays the session leader and the launcher runs in its group.
+    cmd.args(["-c", "\"$0\"; exit $?"]).arg(&t.bin).env("SEA_T_DIR", &t.dir);
+    default_signals(&mut cmd);
+    pty.attach(&mut cmd);
+    let mut shell = Running::spawn(&mut cmd);
+    let app = t.wait_ready(&mut shell);
+    let launcher = parent_of(app);
+    assert_ne!(session_of(launcher.unsigned_abs()), launcher, "the shell leads the session, not the launcher");
+
+    drop(pty);
+    t.wait_logged("HUP", 1);
+    kill(launcher.unsigned_abs(), libc::SIGUSR1);
+    t.wait_logged("USR1", 1);
+    assert_eq!(t.count("HUP"), 1, "{:?}", lines(&t.dir.join("log")));
+    std::fs::write(t.dir.join("stop"), "").expect("write stop file");
+    assert!(
+        wait_some(TIMEOUT, || (!alive(app) && !alive(launcher)).then_some(())).is_some(),
+        "app or launcher still runs"
+    );
+}
+
+/// An app that moved into a process group of its own (as shells and some TUIs do) is not in the
+/// terminal's foreground group: a Ctrl-C reaches only the launcher, which must pass it on, once.
+#[test]
+fn regression_ctrl_c_reaches_an_app_in_its_own_process_group_once() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.command();
+    cmd.env("SEA_T_SETPGID", "1").env("SEA_T_SPIN", "1");
+    pty.attach(&mut cmd);
+    let mut launcher = Running::spawn(&mut cmd);
+    let app = t.wait_ready(&mut launcher);
+    // SAFETY: getpgid has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::getpgid(app) }, app, "the app leads a process group of its own");
+
+    for round in 1..=3 {
+        pty.type_bytes(b"\x03");
+        t.wait_logged("INT", round);
+        kill(launcher.id(), libc::SIGUSR1);
+        t.wait_logged("USR1", round);
+        assert_eq!(t.count("INT"), round, "Ctrl-C delivered more than once: {:?}", lines(&t.dir.join("log")));
+    }
+    t.stop(&mut launcher);
+    drop(pty);
+}
+
+/// An app that left the terminal's session (`setsid`) detached itself from the terminal: the
+/// hang-up the launcher gets as session leader is not passed on to it.
+#[test]
+fn a_hang_up_is_not_passed_to_an_app_that_left_the_session() {
+    let t = Logger::new();
+    let pty = Pty::open();
+    let mut cmd = t.command();
+    cmd.env("SEA_T_SETSID", "1");
+    pty.attach(&mut cmd);
+    let mut launcher = Running::spawn(&mut cmd);
+    let app = t.wait_ready(&mut launcher);
+    assert_eq!(session_of(app.unsigned_abs()), app, "the app leads a session of its own");
+
+    drop(pty);
+    // Fence: the launcher acts on records in order, so once USR1 is logged, a forwarded HUP
+    // would be too. The kernel queued the HUP before the close returned; the pause only keeps
+    // two threads of the launcher from taking HUP and USR1 at once and recording them swapped.
+    std::thread::sleep(Duration::from_millis(500));
+    kill(launcher.id(), libc::SIGUSR1);
+    t.wait_logged("USR1", 1);
+    assert_eq!(t.count("HUP"), 0, "{:?}", lines(&t.dir.join("log")));
+    t.stop(&mut launcher);
 }

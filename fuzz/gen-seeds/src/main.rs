@@ -94,6 +94,7 @@ fn package(tree: &Path, scratch: &Path, compression: Compression, update: Update
         launcher_version: Version::new(0, 1, 0),
         packed_with: "gen-seeds".into(),
         update,
+        naming: Default::default(),
     };
     let path = scratch.join("pack.tmp");
     let mut file = fs::File::create(&path).expect("create");
