@@ -57,6 +57,11 @@ impl Candidate {
     pub(crate) fn counts_as_installed(&self) -> bool {
         self.ineligible.as_deref().is_none_or(|r| r.starts_with(BAD))
     }
+
+    /// Whether it is marked bad.
+    pub(crate) fn is_marked_bad(&self) -> bool {
+        self.ineligible.as_deref().is_some_and(|r| r.starts_with(BAD))
+    }
 }
 
 /// What the choice depends on.
@@ -165,7 +170,7 @@ pub(crate) fn select(inputs: &Inputs<'_>, pin: Option<(&Version, &str)>) -> Resu
     Ok(Selection { candidates, warnings })
 }
 
-const BAD: &str = "it is marked bad (it crashed on start 3 times in a row)";
+pub(crate) const BAD: &str = "it is marked bad (it crashed on start 3 times in a row)";
 
 /// A pin overrides a bad mark and the rollback floor, not an incompatible launcher or a broken
 /// tree.

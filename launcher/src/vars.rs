@@ -33,6 +33,11 @@ pub(crate) const LOADER_PID: &str = "LOADER_PID";
 /// Set for the app: the version in use.
 pub(crate) const APP_VERSION: &str = "APP_VERSION";
 
+/// Internal, from launcher to launcher: the restart requests' `env` (JSON), carried across the
+/// `exec` of a self-updated launcher so that it reaches the app only, never the launcher itself
+/// ([`crate::relaunch`]). Removed before the app starts.
+pub(crate) const RELAUNCH_ENV: &str = "RELAUNCH_ENV";
+
 /// Variable names for one app.
 #[derive(Debug, Clone)]
 pub(crate) struct Vars {
