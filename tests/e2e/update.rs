@@ -742,3 +742,18 @@ fn a_feed_naming_plain_http_artifacts_off_loopback_is_refused() {
     assert_failed_cleanly(&w, &w.update(&v1), "plain http://", &v1);
     assert!(w.server.log().iter().all(|r| !r.path.ends_with(".sea")), "nothing was downloaded");
 }
+
+#[test]
+fn a_redirect_to_plain_http_off_loopback_is_not_followed() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    w.server.fault("stable.json", Fault::Redirect("http://downloads.example.com/stable.json".into()));
+    assert_failed_cleanly(&w, &w.update(&v1), "refusing the redirect", &v1);
+    // A redirect that stays on loopback is followed.
+    fs::copy(w.dir.join("stable.json"), w.dir.join("moved.json")).expect("copy");
+    w.server.fault("stable.json", Fault::Redirect(format!("{}/moved.json", w.server.url())));
+    let out = w.update(&v1);
+    assert!(out.status.success() && text(&out).1.contains("installed 2.0.0"), "{}", text(&out).1);
+}

@@ -27,6 +27,8 @@ pub enum Fault {
     Corrupt(usize),
     /// Ignore `Range` headers (always answer 200 with the whole file).
     NoRange,
+    /// Answer `302 Found` with this `Location`.
+    Redirect(String),
 }
 
 /// One logged request.
@@ -165,6 +167,10 @@ fn read_request(reader: &mut impl BufRead) -> Option<(String, Option<String>)> {
 fn respond(stream: &mut TcpStream, root: &Path, path: &str, range: Option<&str>, fault: Option<&Fault>) -> bool {
     if let Some(Fault::Status(code)) = fault {
         let _ = write!(stream, "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\n\r\n");
+        return true;
+    }
+    if let Some(Fault::Redirect(location)) = fault {
+        let _ = write!(stream, "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
         return true;
     }
     let file: PathBuf = root.join(path.trim_start_matches('/'));

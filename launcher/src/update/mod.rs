@@ -197,6 +197,35 @@ pub(crate) fn background(app: &App) {
     }
 }
 
+/// Redirects are followed (at most 10) only to URLs [`feed::check_url`] accepts: an `https://`
+/// feed cannot be downgraded to plain `http://` by a redirect.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if let Err(why) = feed::check_url(attempt.url().as_str()) {
+            attempt.error(format!("refusing the redirect: {why}"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message leaves out why a redirect or a
+/// connection failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
