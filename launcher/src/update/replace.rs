@@ -66,19 +66,23 @@ pub(crate) fn replace(
         .ok_or_else(|| UpdateError::BadLauncher("the downloaded launcher carries no sea-launcher marker".into()))?;
     check_marker(&marker, launcher, release)?;
     let exe = &app.process.exe_path;
+    // The trial sees our environment, minus a pin: the new executable need not have the pinned
+    // version, and `--sea-info` would fail for that alone.
+    let mut env = app.process.env.clone();
+    env.remove(std::ffi::OsStr::new(&app.vars.name(crate::vars::VERSION)));
     let swap = Swap::new(exe);
     let result = swap
         .write(&stub_bytes, payload_path, release)
         .and_then(|()| check_package(&swap.new, release))
         .and_then(|()| {
-            try_start(&swap.new, &marker.version, &app.process.env, TRIAL_TIMEOUT).map_err(|why| {
+            try_start(&swap.new, &marker.version, &env, TRIAL_TIMEOUT).map_err(|why| {
                 UpdateError::BadLauncher(format!(
                     "the new executable does not start ({why}); {} was left as it was",
                     exe.display()
                 ))
             })
         })
-        .and_then(|()| swap.commit(&|path| try_start(path, &marker.version, &app.process.env, TRIAL_TIMEOUT)));
+        .and_then(|()| swap.commit(&|path| try_start(path, &marker.version, &env, TRIAL_TIMEOUT)));
     swap.clean();
     result.map(|()| marker.version)
 }
