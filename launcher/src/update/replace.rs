@@ -153,8 +153,14 @@ impl Swap {
         }
     }
 
+    /// The error names the executable, and the file beside it that failed when it is another.
     fn failed(&self, path: &Path, source: io::Error) -> UpdateError {
-        UpdateError::SelfReplace { path: path.to_owned(), source }
+        let source = if path == self.exe {
+            source
+        } else {
+            io::Error::new(source.kind(), format!("{}: {source}", path.display()))
+        };
+        UpdateError::SelfReplace { path: self.exe.clone(), source }
     }
 
     /// Writes stub + payload to the sibling, checking the payload's digest on the way; fsyncs.
