@@ -98,12 +98,25 @@ impl App {
         self.process.app_var(&self.vars, suffix).map(|raw| vars::seconds(&name, raw, max)).transpose()
     }
 
-    /// Whether the configured feed is a pre-release channel (any channel but `stable`).
+    /// The channel this build follows: recorded at build time, else the feed URL's file stem.
+    pub(crate) fn channel(&self) -> Option<&str> {
+        self.manifest().update.channel()
+    }
+
+    /// Whether the channel followed is a pre-release channel (any channel but `stable`).
     pub(crate) fn prerelease_channel(&self) -> bool {
-        let Some(feed) = &self.manifest().update.feed else { return false };
-        let file = feed.rsplit('/').next().unwrap_or_default();
-        let channel = file.strip_suffix(".json").unwrap_or(file);
-        sea_payload::feed::allows_prerelease(channel)
+        self.channel().is_some_and(sea_payload::feed::allows_prerelease)
+    }
+
+    /// Whether this client runs pre-releases: on a pre-release channel, or when the bundled
+    /// version is one.
+    pub(crate) fn runs_prereleases(&self) -> bool {
+        self.prerelease_channel() || !self.manifest().version.pre.is_empty()
+    }
+
+    /// The rollback floor of the channel followed.
+    pub(crate) fn floor(&self, state: &UpdateState) -> Option<Version> {
+        state.floor(self.channel()?, self.runs_prereleases())
     }
 
     /// Chooses a version. `pin` overrides `<PREFIX>_VERSION` (a restart request's version).
@@ -113,8 +126,7 @@ impl App {
         list_all: bool,
         updates: bool,
     ) -> Result<Selection, LauncherError> {
-        let home = self.dirs.home.clone();
-        let floor = move || UpdateState::load(&home).highest_verified;
+        let floor = || self.floor(&UpdateState::load(&self.dirs.home));
         let inputs = select::Inputs {
             bundled: self.manifest(),
             pkg: &self.dirs.pkg,

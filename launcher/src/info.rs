@@ -50,7 +50,8 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
         "update": {
             "feed": manifest.update.feed,
             "public_key": manifest.update.public_key,
-            "highest_verified": state.highest_verified.map(|v| v.to_string()),
+            "channel": app.channel(),
+            "highest_verified": app.floor(&state).map(|v| v.to_string()),
             "last_check": state.last_check,
         },
         "warnings": selection.warnings,

@@ -81,7 +81,8 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         app,
         args: app.process.args.clone(),
         cwd: None,
-        extra_env: BTreeMap::new(),
+        // After a self-update's relaunch: the restart requests' env, for the app only.
+        extra_env: crate::relaunch::carried_env(app),
         pin: app.pin()?,
         excluded: Vec::new(),
         held: BTreeMap::new(),
@@ -243,6 +244,7 @@ impl Session<'_> {
     fn spawn_spec(&mut self, target: &Target, restart_file: &std::path::Path) -> Spawn {
         let app = self.app;
         let mut env = app.process.env.clone();
+        env.remove(std::ffi::OsStr::new(&app.vars.name(vars::RELAUNCH_ENV)));
         env.extend(self.extra_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut set = |suffix: &str, value: OsString| {
             env.insert(app.vars.name(suffix).into(), value);
@@ -302,6 +304,28 @@ impl Session<'_> {
         Err(error.into())
     }
 
+    /// A restart request's `version` pins the next runs — but, unlike `<PREFIX>_VERSION` (the
+    /// user's explicit choice), it does not override a bad mark: the app asking for a version
+    /// that crashed on start three times would only crash again. The pin is then dropped with a
+    /// warning naming the variable that does override it.
+    fn pin_for_restart(&mut self, version: Version) {
+        let requested = (&version, "the restart request");
+        let marked_bad = match self.app.select(Some(requested), false, self.app.updates_enabled()) {
+            Ok(selection) => selection.chosen().is_marked_bad(),
+            // Not available: keep the pin, so the next run reports it like any unavailable pin.
+            Err(_) => false,
+        };
+        if marked_bad {
+            self.app.warn(&format!(
+                "the restart request asks for version {version}, but {}; ignoring that version (set {}={version} to run it anyway)",
+                crate::select::BAD,
+                self.app.vars.name(vars::VERSION)
+            ));
+            return;
+        }
+        self.pin = Some((version, "the restart request".to_owned()));
+    }
+
     /// Exit code 75: reads the restart request and prepares the next run.
     fn restart(&mut self, restart_file: &std::path::Path) -> Result<(), LauncherError> {
         // The request is consumed first, even when the storm cap then stops the loop: no restart
@@ -316,7 +340,7 @@ impl Session<'_> {
                 }
                 self.extra_env.extend(request.env);
                 if let Some(version) = request.version {
-                    self.pin = Some((version, "the restart request".to_owned()));
+                    self.pin_for_restart(version);
                 }
             }
             Ok(None) => {}

@@ -4,7 +4,7 @@
 //! installed (`.sea/update`) and that are complete (`.sea/manifest.json`, validated, same app and
 //! platform). A candidate is eligible when its `min_launcher` is satisfied, it is not marked bad,
 //! it is a pre-release only if the bundled version or the channel is one, and it is not older
-//! than the highest version ever verified from the feed (no rollback). The preferred version is
+//! than the rollback floor of the channel this build follows ([`crate::state`]; no rollback). The preferred version is
 //! the highest eligible one; a tie goes to the bundled payload. `<PREFIX>_VERSION` pins one.
 //!
 //! Only trees newer than the bundled payload can win, so the warm path reads just the directory
@@ -57,6 +57,11 @@ impl Candidate {
     pub(crate) fn counts_as_installed(&self) -> bool {
         self.ineligible.as_deref().is_none_or(|r| r.starts_with(BAD))
     }
+
+    /// Whether it is marked bad.
+    pub(crate) fn is_marked_bad(&self) -> bool {
+        self.ineligible.as_deref().is_some_and(|r| r.starts_with(BAD))
+    }
 }
 
 /// What the choice depends on.
@@ -73,7 +78,7 @@ pub(crate) struct Inputs<'a> {
     pub(crate) updates: bool,
     /// Whether the configured channel offers pre-releases.
     pub(crate) prerelease_channel: bool,
-    /// Highest version verified from the feed (loaded only if a newer tree exists).
+    /// The followed channel's rollback floor (loaded only if a newer tree exists).
     pub(crate) floor: &'a dyn Fn() -> Option<Version>,
     /// List every tree, not only the ones that could win (for `--sea-info`).
     pub(crate) list_all: bool,
@@ -165,7 +170,7 @@ pub(crate) fn select(inputs: &Inputs<'_>, pin: Option<(&Version, &str)>) -> Resu
     Ok(Selection { candidates, warnings })
 }
 
-const BAD: &str = "it is marked bad (it crashed on start 3 times in a row)";
+pub(crate) const BAD: &str = "it is marked bad (it crashed on start 3 times in a row)";
 
 /// A pin overrides a bad mark and the rollback floor, not an incompatible launcher or a broken
 /// tree.

@@ -1,9 +1,23 @@
 //! Update state kept in the home: `<home>/update.json`.
 //!
-//! `highest_verified` is the highest version ever seen in a feed whose signature verified; the
-//! launcher never installs or selects anything older unless pinned, so a replayed old feed
-//! cannot roll a client back. `last_check` rate-limits the background check to once a day.
+//! `floors` maps a channel to the highest version this client ever installed from that channel's
+//! verified feed: the launcher never installs or selects anything older unless pinned, so a
+//! replayed old feed cannot roll a client back. The floor is per channel, and it rises only for a
+//! release this client would run (its platform, its channel's pre-release rule, a launcher that
+//! runs it): a release of another channel — a `beta.json` served as `stable.json` — can never
+//! lift the stable floor above the real stable releases. `last_check` rate-limits the background
+//! check to once a day.
+//!
+//! # Migration
+//! Launchers before per-channel floors wrote one `highest_verified`. When `floors` is absent, that
+//! value is taken as the floor of the channel this client follows — unless it is a version this
+//! client would not run (a pre-release on a stable client: exactly what the channel-confusion
+//! attack left behind), which is dropped; the versions installed still bound what an update
+//! offers. `highest_verified` is kept as it was, for older launchers sharing the home (a value of
+//! theirs, never raised from another channel), and ignored once `floors` exists; an older launcher
+//! that rewrites the file drops `floors`, and the migration runs again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use semver::Version;
@@ -12,9 +26,12 @@ use serde::{Deserialize, Serialize};
 /// The update state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UpdateState {
-    /// Highest version verified from the feed.
+    /// Legacy single floor: read when `floors` is absent, kept unchanged for older launchers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) highest_verified: Option<Version>,
+    highest_verified: Option<Version>,
+    /// Floor per channel; `None` in a file written before channels had floors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    floors: Option<BTreeMap<String, Version>>,
     /// Last feed check, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_check: Option<u64>,
@@ -36,5 +53,76 @@ impl UpdateState {
     pub(crate) fn save(&self, home: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         crate::private::write(&path(home), &bytes)
+    }
+
+    /// The rollback floor of `channel`, for a client that runs pre-releases iff `prerelease`.
+    pub(crate) fn floor(&self, channel: &str, prerelease: bool) -> Option<Version> {
+        match &self.floors {
+            Some(floors) => floors.get(channel).cloned(),
+            None => self.highest_verified.clone().filter(|v| prerelease || v.pre.is_empty()),
+        }
+    }
+
+    /// Raises the floor of `channel` to `version` (never lowers it). The caller states that this
+    /// client runs `version`: it installed it for this platform, under this channel's pre-release
+    /// rule, with a launcher that runs it.
+    pub(crate) fn raise(&mut self, channel: &str, prerelease: bool, version: &Version) {
+        if self.floors.is_none() {
+            let migrated = self.floor(channel, prerelease);
+            self.floors = Some(migrated.map(|v| (channel.to_owned(), v)).into_iter().collect());
+        }
+        let floors = self.floors.get_or_insert_with(BTreeMap::new);
+        let floor = floors.entry(channel.to_owned()).or_insert_with(|| version.clone());
+        if *version > *floor {
+            *floor = version.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).expect("semver")
+    }
+
+    fn parse(json: &str) -> UpdateState {
+        serde_json::from_str(json).expect("state")
+    }
+
+    #[test]
+    fn floors_are_per_channel_and_only_rise() {
+        let mut s = UpdateState::default();
+        s.raise("stable", false, &v("1.1.0"));
+        s.raise("beta", true, &v("2.0.0-beta.1"));
+        s.raise("stable", false, &v("1.0.0"));
+        assert_eq!(s.floor("stable", false), Some(v("1.1.0")));
+        assert_eq!(s.floor("beta", true), Some(v("2.0.0-beta.1")));
+        assert_eq!(s.floor("nightly", true), None);
+        let round: UpdateState = serde_json::from_slice(&serde_json::to_vec(&s).expect("json")).expect("parse");
+        assert_eq!(round, s);
+    }
+
+    #[test]
+    fn a_legacy_floor_migrates_to_the_followed_channel_unless_this_client_would_not_run_it() {
+        let legacy = parse(r#"{"highest_verified": "2.0.0", "last_check": 5}"#);
+        assert_eq!(legacy.floor("stable", false), Some(v("2.0.0")));
+        let poisoned = parse(r#"{"highest_verified": "2.0.0-beta.1"}"#);
+        assert_eq!(poisoned.floor("stable", false), None, "a pre-release floor does not bind a stable client");
+        assert_eq!(poisoned.floor("beta", true), Some(v("2.0.0-beta.1")));
+        let mut s = poisoned;
+        s.raise("stable", false, &v("1.1.0"));
+        assert_eq!(s.floor("stable", false), Some(v("1.1.0")));
+        let mut s = legacy;
+        s.raise("stable", false, &v("1.5.0"));
+        assert_eq!(s.floor("stable", false), Some(v("2.0.0")), "the migrated floor is kept");
+        assert_eq!(s.last_check, Some(5));
+        // Kept for older launchers, ignored once floors exist.
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(json["highest_verified"], "2.0.0");
+        assert_eq!(json["floors"]["stable"], "2.0.0");
+        let other = parse(r#"{"highest_verified": "9.0.0", "floors": {"stable": "1.0.0"}}"#);
+        assert_eq!(other.floor("stable", false), Some(v("1.0.0")));
     }
 }

@@ -23,9 +23,22 @@ static STUB_INFO: &[u8] =
 
 /// The `version=` field of a marker.
 pub(crate) fn parse_version(marker: &[u8]) -> Option<Version> {
+    Version::parse(field(marker, "version=")?).ok()
+}
+
+/// A `<name>=` field of a marker (the text up to its NUL).
+fn field<'m>(marker: &'m [u8], name: &str) -> Option<&'m str> {
     let text = std::str::from_utf8(marker.split(|b| *b == 0).next()?).ok()?;
-    let field = text.split(';').find_map(|f| f.strip_prefix("version="))?;
-    Version::parse(field).ok()
+    text.split(';').find_map(|f| f.strip_prefix(name))
+}
+
+/// What a stub's marker says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Marker {
+    /// The launcher version.
+    pub(crate) version: Version,
+    /// The platform it was built for (empty when the marker names none).
+    pub(crate) platform: String,
 }
 
 /// This launcher's version, as its marker says.
@@ -35,16 +48,18 @@ pub(crate) fn launcher_version() -> &'static Version {
     VERSION.get_or_init(|| parse_version(std::hint::black_box(STUB_INFO)).unwrap_or_else(|| Version::new(0, 0, 0)))
 }
 
-/// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement).
-/// The prefix searched for is a slice of our own marker, so the binary carries the marker text
-/// once: a second literal copy would be found first by `sea-pack`.
-pub(crate) fn find_version(stub: &[u8]) -> Option<Version> {
+/// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement):
+/// the first occurrence with a valid version. The prefix searched for is a slice of our own
+/// marker, so the binary carries the marker text once: a second literal copy would be found
+/// first by `sea-pack`.
+pub(crate) fn find_marker(stub: &[u8]) -> Option<Marker> {
     let ours: &[u8] = std::hint::black_box(STUB_INFO);
     let prefix = &ours[..ours.iter().position(|b| *b == b';')? + 1];
-    stub.windows(prefix.len())
-        .enumerate()
-        .filter(|(_, w)| *w == prefix)
-        .find_map(|(at, _)| parse_version(&stub[at..stub.len().min(at + 256)]))
+    stub.windows(prefix.len()).enumerate().filter(|(_, w)| *w == prefix).find_map(|(at, _)| {
+        let marker = &stub[at..stub.len().min(at + 256)];
+        let version = parse_version(marker)?;
+        Some(Marker { version, platform: field(marker, "platform=").unwrap_or_default().to_owned() })
+    })
 }
 
 #[cfg(test)]
@@ -53,7 +68,10 @@ mod tests {
     fn parses_the_marker() {
         assert_eq!(super::launcher_version().to_string(), env!("CARGO_PKG_VERSION"));
         let blob = b"xxSEA-STUB-INFO:1;version=9.8.7;platform=linux-x64;\0yy";
-        assert_eq!(super::find_version(blob).map(|v| v.to_string()), Some("9.8.7".into()));
-        assert_eq!(super::find_version(b"nothing here"), None);
+        let marker = super::find_marker(blob).expect("marker");
+        assert_eq!(marker.version.to_string(), "9.8.7");
+        assert_eq!(super::find_marker(b"nothing here"), None);
+        assert_eq!(marker.platform, "linux-x64");
+        assert_eq!(super::find_marker(b"SEA-STUB-INFO:1;version=1.0.0;\0").map(|m| m.platform), Some(String::new()));
     }
 }

@@ -62,6 +62,10 @@ pub(crate) const MAX_UPDATE_TIMEOUT: Duration = Duration::from_secs(86_400);
 pub(crate) const MAX_UPDATE_DEADLINE: Duration = Duration::from_secs(7 * 86_400);
 /// Upper bound of `<PREFIX>_GC_MIN_AGE_DAYS`: a hundred years.
 pub(crate) const MAX_GC_MIN_AGE_DAYS: u64 = 36_500;
+/// Internal, from launcher to launcher: the restart requests' `env` (JSON), carried across the
+/// `exec` of a self-updated launcher so that it reaches the app only, never the launcher itself
+/// ([`crate::relaunch`]). Removed before the app starts.
+pub(crate) const RELAUNCH_ENV: &str = "RELAUNCH_ENV";
 
 /// Variable names for one app.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use sea_payload::manifest::{self, Naming, UpdateSettings};
 use sea_payload::pack::{PackOptions, PackageSpec, write_package};
-use sea_payload::{Compression, Manifest, paths, platform};
+use sea_payload::{Compression, Manifest, feed, paths, platform};
 use semver::Version;
 
 use crate::cli::BuildArgs;
@@ -167,11 +167,17 @@ fn choose_min_launcher(given: Option<&str>, stub: &Stub, stub_path: &Path) -> Re
 }
 
 fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
-    if let Some(feed) = &args.feed {
-        let scheme_ok = feed.starts_with("https://") || feed.starts_with("http://");
-        if !scheme_ok || feed.chars().any(char::is_whitespace) {
-            bail!("--feed '{feed}' must be an http:// or https:// URL, e.g. https://example.com/hello/stable.json");
-        }
+    let mut channel = None;
+    if let Some(url) = &args.feed {
+        feed::check_url(url).map_err(|e| anyhow!("--feed: {e}; e.g. --feed https://example.com/hello/stable.json"))?;
+        // The channel the launcher follows is the feed's file stem, recorded in the manifest so
+        // that a feed of another channel served at this URL is refused.
+        channel = Some(feed::channel_of_url(url).map(str::to_owned).ok_or_else(|| {
+            anyhow!(
+                "--feed '{url}' must name a channel's feed file, <channel>.json (what `sea-pack release \
+                 --channel <channel>` writes), e.g. https://example.com/hello/stable.json"
+            )
+        })?);
     }
     let public_key = args.public_key.as_deref().map(sign::resolve_public_key).transpose()?;
     if args.feed.is_some() && public_key.is_none() {
@@ -180,7 +186,7 @@ fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
              (make one with `sea-pack keygen -o release.key` and pass --public-key release.key.pub --sign-key release.key)"
         );
     }
-    Ok(UpdateSettings { feed: args.feed.clone(), public_key })
+    Ok(UpdateSettings { feed: args.feed.clone(), public_key, channel })
 }
 
 fn check_keys(update: &UpdateSettings, signer: Option<&SigningKey>) -> Result<()> {

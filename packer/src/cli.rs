@@ -114,7 +114,9 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub(crate) platform: Option<String>,
     /// URL of the update feed the launcher checks, e.g.
-    /// `--feed https://example.com/hello/stable.json`. Needs --public-key.
+    /// `--feed https://example.com/hello/stable.json`: https:// (plain http:// only on a loopback
+    /// address), naming `<channel>.json`; the launcher follows that channel and refuses the feed of
+    /// any other. Needs --public-key.
     #[arg(long, value_name = "URL")]
     pub(crate) feed: Option<String>,
     /// Public key that updates (and this payload) must be signed with: the base64 key (`RW…`) or a

@@ -42,8 +42,10 @@
 //!   ]
 //! }
 //! ```
-//! * `name` — the app; a client refuses a feed of another app. `channel` — the file's name;
-//!   every channel but `stable` offers pre-releases.
+//! * `name` — the app; a client refuses a feed of another app. `channel` — the file's name, inside
+//!   the signed bytes: a client follows the channel recorded at build time (`--feed …/<channel>.json`)
+//!   and refuses a feed of any other, so a mirror cannot pass `beta.json` off as `stable.json`.
+//!   Every channel but `stable` offers pre-releases. A client's rollback floor is kept per channel.
 //! * `releases` — every release ever added, sorted by version (then platform), oldest first. One
 //!   entry per version and platform; a released version+platform never changes content.
 //! * `min_launcher` — the oldest launcher that runs the payload (from its manifest). `launcher` —
@@ -52,7 +54,8 @@
 //! * `rollout` — optional percentage (0–100) of installs offered the release, decided per install
 //!   by a stable random id; absent means everyone. Re-releasing with another `--rollout` changes it.
 //! * `published` — Unix seconds when the release was added to this feed.
-//! * `payload` / `launcher` — `url` (`--base-url` + `/` + file name), exact `size`, lower-case hex
+//! * `payload` / `launcher` — `url` (`--base-url` + `/` + file name; https://, plain http:// only
+//!   on a loopback address), exact `size`, lower-case hex
 //!   `sha256`, and `signature`: the text of the file's `.minisig`, a minisign signature of the
 //!   whole file by the release key. A payload artifact is itself a package: its manifest is signed
 //!   too, by the same key, and names the app, version and platform.
@@ -134,6 +137,18 @@ pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
     let feed_path = ctx.dir.join(format!("{}.json", ctx.channel));
     let mut feed = load_feed(&feed_path, &name, &ctx)?;
     let actions = plan(&checked, &feed, &ctx)?;
+    for c in &checked {
+        let m = c.package.manifest();
+        if let Some(follows) = m.update.channel().filter(|follows| *follows != ctx.channel) {
+            eprintln!(
+                "sea-pack: warning: {} follows channel '{follows}' (its --feed), not '{}': a client of '{}' \
+                 that self-replaces with it follows '{follows}' from then on",
+                c.package.path().display(),
+                ctx.channel,
+                ctx.channel
+            );
+        }
+    }
     let mut changed = false;
     for (checked, action) in checked.iter().zip(actions) {
         changed |= apply(&mut feed, checked, action, &ctx, out)?;
@@ -153,10 +168,10 @@ pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
 fn settings(args: &ReleaseArgs) -> Result<Run> {
     feed::validate_channel(&args.channel).map_err(|e| anyhow!("invalid --channel: {e}"))?;
     let base_url = args.base_url.trim_end_matches('/').to_owned();
-    let scheme_ok = base_url.starts_with("https://") || base_url.starts_with("http://");
-    if !scheme_ok || base_url.chars().any(char::is_whitespace) || base_url.ends_with("//") {
-        bail!("--base-url '{}' must be an http:// or https:// URL, e.g. https://example.com/hello", args.base_url);
+    if base_url.ends_with("//") {
+        bail!("--base-url '{}' must be an https:// URL, e.g. https://example.com/hello", args.base_url);
     }
+    feed::check_url(&base_url).map_err(|e| anyhow!("--base-url: {e}; e.g. --base-url https://example.com/hello"))?;
     let key = SigningKey::load(&args.sign_key)?;
     Ok(Run { dir: args.output.clone(), base_url, channel: args.channel.clone(), key, rollout: args.rollout })
 }

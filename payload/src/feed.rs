@@ -4,6 +4,13 @@
 //! names its payload artifact (a package without stub) and, when it needs a launcher newer than
 //! some clients have, the launcher stub to self-replace with; every artifact carries its size,
 //! SHA-256 and minisign signature, all checked before anything is installed.
+//!
+//! The feed names its app and its channel inside the signed bytes, so a mirror cannot serve one
+//! channel's validly signed feed as another's: a client refuses a feed whose `channel` is not the
+//! one it follows ([`channel_of_url`] says which one a feed URL names). Every URL — the feed's own
+//! and each artifact's — is `https://`, or `http://` on a loopback address only ([`check_url`]):
+//! the signatures protect the bytes, not their freshness, and plain HTTP on the open network lets
+//! anyone on the path withhold or replay.
 
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -70,7 +77,8 @@ pub struct Feed {
     pub format: u32,
     /// The app name; a client refuses a feed of another app.
     pub name: String,
-    /// The channel (`stable`, `beta`, …); any channel but `stable` offers pre-releases.
+    /// The channel (`stable`, `beta`, …): signed with the rest, and checked by every client
+    /// against the channel it follows. Any channel but `stable` offers pre-releases.
     pub channel: String,
     /// Every release ever added, newest last.
     pub releases: Vec<Release>,
@@ -149,10 +157,58 @@ pub fn validate_channel(channel: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("channel '{channel}' must be 1-32 of a-z, 0-9, '-', '_'")) }
 }
 
-fn validate_artifact(a: &Artifact) -> Result<(), String> {
-    if !(a.url.starts_with("https://") || a.url.starts_with("http://")) {
-        return Err(format!("url '{}' is not http(s)", a.url));
+/// The channel a feed URL names: the file stem of `…/<channel>.json`, if it is a valid channel.
+pub fn channel_of_url(url: &str) -> Option<&str> {
+    let path = url.split(['?', '#']).next()?;
+    let channel = path.rsplit('/').next()?.strip_suffix(".json")?;
+    validate_channel(channel).ok().map(|()| channel)
+}
+
+/// A URL the launcher may fetch from: `https://`, or `http://` on a loopback host (`127.0.0.0/8`,
+/// `[::1]`, `localhost`: a local mirror or a test server). No user-info, no backslash, no
+/// whitespace: forms that parsers disagree about.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+        return Err(format!("url '{url}' contains whitespace, a control character or a backslash"));
     }
+    let (secure, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(format!("url '{url}' is not an https:// URL"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("url '{url}' has no host, or has user-info before the host"));
+    }
+    if !secure && !is_loopback(authority) {
+        return Err(format!(
+            "url '{url}' is plain http:// on a non-loopback host: use https:// (plain http is allowed only \
+             on 127.0.0.1, [::1] or localhost, for local mirrors and tests)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an authority (`host[:port]`) names the loopback interface.
+fn is_loopback(authority: &str) -> bool {
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        }
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn validate_artifact(a: &Artifact) -> Result<(), String> {
+    check_url(&a.url)?;
     if crate::digest::from_hex(&a.sha256).is_none() {
         return Err("sha256 is not 64 hex digits".into());
     }
@@ -196,9 +252,49 @@ mod tests {
         let mut bad = feed.clone();
         bad.releases[0].payload.url = "file:///etc/passwd".into();
         assert!(bad.validate().is_err());
+        let mut bad = feed.clone();
+        bad.releases[0].payload.url = "http://example.com/a.sea".into();
+        assert!(bad.validate().is_err(), "plain http off loopback");
         let mut bad = feed;
         bad.channel = "../x".into();
         assert!(bad.validate().is_err());
         assert!(Feed::from_bytes(b"[]").is_err());
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_is_accepted() {
+        for ok in [
+            "https://example.com/x/stable.json",
+            "http://127.0.0.1:8080/stable.json",
+            "http://127.1.2.3/stable.json",
+            "http://[::1]:9/stable.json",
+            "http://localhost/stable.json",
+            "http://LOCALHOST:1",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://example.com/stable.json",
+            "http://127.0.0.1.example.com/stable.json",
+            "http://127.0.0.1@example.com/stable.json",
+            "http://example.com\\@127.0.0.1/",
+            "http://[::1].example.com/",
+            "http://10.0.0.1/stable.json",
+            "ftp://127.0.0.1/x",
+            "file:///etc/passwd",
+            "https:///x",
+            "https://exa mple.com/x",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_channel_is_the_feed_file_stem() {
+        assert_eq!(channel_of_url("https://example.com/app/stable.json"), Some("stable"));
+        assert_eq!(channel_of_url("http://127.0.0.1:1/beta.json?x=1"), Some("beta"));
+        assert_eq!(channel_of_url("https://example.com/app/feed"), None);
+        assert_eq!(channel_of_url("https://example.com/app/Stable.json"), None);
+        assert_eq!(channel_of_url("https://example.com/app/.json"), None);
     }
 }

@@ -73,6 +73,18 @@ pub struct UpdateSettings {
     /// minisign public key (base64) that releases and payloads must be signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The channel this build follows (the feed's file stem at build time); the launcher refuses
+    /// a feed whose signed `channel` differs. Absent in builds that predate it: the launcher then
+    /// takes the feed URL's file stem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+impl UpdateSettings {
+    /// The channel this build follows: the recorded one, else the feed URL's file stem.
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref().or_else(|| self.feed.as_deref().and_then(crate::feed::channel_of_url))
+    }
 }
 
 /// What the launcher calls its variables and directories, when not derived from the app's name.
@@ -212,6 +224,9 @@ impl Manifest {
         }
         if !self.executables.iter().any(|e| e.path == self.entry) {
             return Err(invalid("executables", "the entry is not listed".into()));
+        }
+        if let Some(channel) = &self.update.channel {
+            crate::feed::validate_channel(channel).map_err(|e| invalid("update.channel", e))?;
         }
         if let Some(key) = &self.update.public_key {
             crate::signature::parse_public_key(key).map_err(|e| invalid("update.public_key", e.to_string()))?;

@@ -122,14 +122,14 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             min_launcher,
             launcher_version,
             packed_with,
-            update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()) },
+            update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()), channel: None },
             naming: Default::default(),
         }
     })
 }
 
 fn artifact() -> impl Strategy<Value = Artifact> {
-    ("https?://[a-z0-9.]{1,12}(:[0-9]{1,5})?/[a-zA-Z0-9._/-]{0,20}", any::<u64>(), hex_digest(), text()).prop_map(
+    ("https://[a-z0-9.]{1,12}(:[0-9]{1,5})?/[a-zA-Z0-9._/-]{0,20}", any::<u64>(), hex_digest(), text()).prop_map(
         |(url, size, sha256, comment)| Artifact {
             url,
             size,

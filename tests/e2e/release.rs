@@ -312,3 +312,39 @@ fn an_existing_feed_must_verify_and_belong_to_the_app() {
     setup.release_ok(&[&v2], &[]);
     assert_eq!(setup.feed("stable")["releases"].as_array().unwrap().len(), 2);
 }
+
+/// Issue 8: plain `http://` feeds and artifacts on the open network are refused where they are
+/// made (`build --feed`, `release --base-url`); loopback stays allowed for local mirrors and tests.
+/// A build records the channel its feed URL names, and refuses a feed URL that names none.
+#[test]
+fn plain_http_off_loopback_is_refused_and_the_channel_is_recorded() {
+    let setup = Setup::new();
+    let sb = &setup.sb;
+    let app = sb.app("demo-http").exec("bin/app", "#!/bin/sh\n");
+    let key = setup.key.to_str().unwrap();
+    let build = |feed: &str, out: &str| {
+        let out = sb.path(out);
+        let mut cmd = sb.sea_pack();
+        cmd.arg("build").arg(app.path()).args(["--name", "demo", "--version", "1.0.0", "--entry", "bin/app"]);
+        cmd.args(["--feed", feed, "--public-key", &setup.public, "--sign-key", key, "-o"]).arg(&out);
+        (run(&mut cmd), out)
+    };
+    let (refused, out) = build("http://downloads.example.com/demo/stable.json", "plain");
+    let err = assert_clean_error(&refused, "plain http feed");
+    assert!(err.contains("--feed") && err.contains("plain http://"), "{err}");
+    assert!(!out.exists());
+    let (refused, _) = build("https://downloads.example.com/demo/feed", "no-channel");
+    let err = assert_clean_error(&refused, "feed URL without a channel");
+    assert!(err.contains("<channel>.json"), "{err}");
+    let (built, out) = build("http://127.0.0.1:9/demo/beta.json", "loopback");
+    assert!(built.status.success(), "loopback http is allowed: {}", text(&built).1);
+    let manifest = serde_json::to_value(Package::open(&out).unwrap().manifest()).unwrap();
+    assert_eq!(manifest["update"]["channel"], "beta", "the channel is recorded in the manifest");
+    // The release side: a plain-http base URL would give clients artifact URLs they refuse.
+    let demo = setup.binary("demo", "1.0.0");
+    let mut http = sb.sea_pack();
+    http.arg("release").arg(&demo).args(["--base-url", "http://downloads.example.com/demo", "-o"]).arg(&setup.site);
+    let err = assert_clean_error(&run(http.arg("--sign-key").arg(&setup.key)), "plain http base url");
+    assert!(err.contains("--base-url") && err.contains("plain http://"), "{err}");
+    assert!(!setup.site.join("stable.json").exists());
+}

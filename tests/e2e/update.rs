@@ -93,6 +93,19 @@ impl World {
         fs::write(format!("{}.minisig", path.display()), sig).expect("write sig");
     }
 
+    /// Publishes `binaries` in the feed of `channel`.
+    fn release_to(&self, binaries: &[&Path], channel: &str) {
+        let mut cmd = self.sb.sea_pack();
+        cmd.arg("release").args(binaries).arg("--base-url").arg(self.server.url()).arg("-o").arg(&self.dir);
+        let out = run(cmd.arg("--sign-key").arg(&self.key).args(["--channel", channel]));
+        assert!(out.status.success(), "release: {}", text(&out).1);
+    }
+
+    /// The update state's JSON, as `--sea-info` shows it.
+    fn info(&self, bin: &Path) -> serde_json::Value {
+        serde_json::from_slice(&run(self.sb.cmd(bin).arg("--sea-info")).stdout).expect("--sea-info prints JSON")
+    }
+
     fn other_key(&self) -> PathBuf {
         let key = self.sb.path("other.key");
         if !key.exists() {
@@ -458,7 +471,8 @@ fn a_release_that_needs_a_newer_launcher_replaces_the_executable() {
     let v2 = w.build_app("hello", "2.0.0", "", Some(&stub));
     w.release(&[&v2]);
     let before = fs::read(&v1).expect("read");
-    let out = w.update(&v1);
+    // Under a pin of the old version: the trial start of the new executable must not trip on it.
+    let out = run(w.update_cmd(&v1).env("HELLO_VERSION", "1.0.0"));
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("launcher was updated"), "{stderr}");
@@ -534,4 +548,213 @@ fn a_black_holed_feed_does_not_delay_start_or_exit() {
         "start-up: {start_on:?} with a black-holed feed vs {start_off:?} with updates off"
     );
     assert!(exit_on < exit_off + slack, "exit: {exit_on:?} with a black-holed feed vs {exit_off:?} with updates off");
+}
+
+// Issue 8, item 2: channel confusion (mix-and-match).
+
+#[test]
+fn a_mirror_serving_the_beta_feed_as_stable_is_refused_and_the_stable_fix_still_installs() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let beta = w.build("2.0.0-beta.1");
+    let fix = w.build("1.1.0");
+    w.release_to(&[&beta], "beta");
+    // The mirror serves the validly signed beta feed under the stable name.
+    fs::copy(w.dir.join("beta.json"), w.dir.join("stable.json")).expect("copy");
+    fs::copy(w.dir.join("beta.json.minisig"), w.dir.join("stable.json.minisig")).expect("copy");
+    let out = w.update(&v1);
+    assert_failed_cleanly(
+        &w,
+        &out,
+        "is the signed feed of channel 'beta', but this build follows channel 'stable'",
+        &v1,
+    );
+    assert_eq!(out.status.code(), Some(69), "update unavailable: {}", text(&out).1);
+    assert_eq!(w.info(&v1)["update"]["highest_verified"], serde_json::Value::Null, "the floor did not move");
+    // The real stable feed, with the fix.
+    fs::remove_file(w.dir.join("stable.json")).expect("rm");
+    fs::remove_file(w.dir.join("stable.json.minisig")).expect("rm");
+    w.release(&[&fix]);
+    let out = w.update(&v1);
+    assert!(out.status.success() && text(&out).1.contains("installed 1.1.0"), "{}", text(&out).1);
+    assert_eq!(w.first_line(&v1), "hello 1.1.0");
+    let info = w.info(&v1);
+    assert_eq!(info["update"]["channel"], "stable");
+    assert_eq!(info["update"]["highest_verified"], "1.1.0");
+}
+
+#[test]
+fn a_rollback_floor_raised_by_another_channel_no_longer_blocks_the_stable_fix() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let fix = w.build("1.1.0");
+    w.release(&[&fix]);
+    // What the confusion attack left behind with the single, channel-less floor of before.
+    let home = w.sb.app_home("hello");
+    fs::create_dir_all(&home).expect("mkdir");
+    set_mode(&home, 0o700);
+    fs::write(home.join("update.json"), r#"{"highest_verified": "2.0.0-beta.1"}"#).expect("write");
+    let out = w.update(&v1);
+    assert!(out.status.success() && text(&out).1.contains("installed 1.1.0"), "{}", text(&out).1);
+    assert_eq!(w.first_line(&v1), "hello 1.1.0");
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(home.join("update.json")).expect("state")).expect("json");
+    assert_eq!(state["floors"]["stable"], "1.1.0", "{state}");
+}
+
+// Issue 8, item 3: a signed release must not brick the executable.
+
+/// Releases 2.0.0 with the launcher artifact's bytes replaced by `stub` (re-signed properly: the
+/// release key signs whatever it is given) and updates 1.0.0; the update must fail with `needle`,
+/// leave the executable byte for byte as it was and still running, and leave nothing beside it.
+fn assert_unrunnable_launcher_is_refused(make: impl FnOnce(Vec<u8>, &str) -> Vec<u8>, needle: &str) {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let stub = newer_stub(&w.sb);
+    let v2 = w.build_app("hello", "2.0.0", "", Some(&stub));
+    w.release(&[&v2]);
+    w.edit_feed(None, |f| {
+        let launcher = &mut f["releases"][0]["launcher"];
+        let version = launcher["version"].as_str().expect("version").to_owned();
+        let bytes = make(fs::read(&stub).expect("stub"), &version);
+        let url = launcher["url"].as_str().expect("url").to_owned();
+        fs::write(w.dir.join(url.rsplit('/').next().expect("name")), &bytes).expect("write");
+        launcher["size"] = (bytes.len() as u64).into();
+        launcher["sha256"] = sea_payload::digest::sha256_hex(&bytes).into();
+        launcher["signature"] = sign(&w.key, &bytes).into();
+    });
+    let before = fs::read(&v1).expect("read");
+    let out = w.update(&v1);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("the new launcher is unusable") && stderr.contains(needle), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(fs::read(&v1).expect("read"), before, "the executable was not touched");
+    assert_eq!(w.first_line(&v1), "hello 1.0.0", "and it still starts");
+    let dir = v1.parent().expect("dir");
+    let beside: Vec<String> = names(dir).into_iter().filter(|n| n.contains(".sea-")).collect();
+    assert!(beside.is_empty(), "nothing left beside the executable: {beside:?}");
+    let info = w.info(&v1);
+    assert_eq!(info["update"]["highest_verified"], serde_json::Value::Null, "the floor did not move: {info}");
+}
+
+#[test]
+fn a_signed_launcher_for_another_platform_is_refused_and_the_executable_still_starts() {
+    let host = sea_payload::platform::host().expect("host platform");
+    let other = if host == "win32-x64" {
+        "linux-x64".to_owned()
+    } else if host.len() == 9 {
+        "win32-x64".to_owned()
+    } else {
+        "x".repeat(host.len())
+    };
+    assert_eq!(other.len(), host.len());
+    assert_unrunnable_launcher_is_refused(
+        |mut bytes, version| {
+            let marker = format!("SEA-STUB-INFO:1;version={version};platform={host};");
+            let at = bytes.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker");
+            let field = at + marker.len() - host.len() - 1;
+            bytes[field..field + host.len()].copy_from_slice(other.as_bytes());
+            bytes
+        },
+        &format!("built for '{other}'"),
+    );
+}
+
+#[test]
+fn a_signed_launcher_that_cannot_execute_is_refused_and_the_executable_still_starts() {
+    let host = sea_payload::platform::host().expect("host platform");
+    assert_unrunnable_launcher_is_refused(
+        |_, version| {
+            // An ELF header and the marker, and nothing that runs: `Exec format error`.
+            let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
+            bytes.resize(4096, 0);
+            bytes.extend_from_slice(format!("SEA-STUB-INFO:1;version={version};platform={host};\0").as_bytes());
+            bytes.resize(8192, 0);
+            bytes
+        },
+        "does not start",
+    );
+}
+
+// Issue 8, extras: the restart request after a self-update.
+
+#[test]
+fn a_restart_requests_env_reaches_the_app_but_not_the_relaunched_launcher() {
+    for needs_new_launcher in [false, true] {
+        let w = World::new();
+        let elsewhere = w.sb.path("elsewhere");
+        let tail = format!(
+            "if [ \"$HELLO_APP_VERSION\" = 1.0.0 ]; then \"$HELLO_LAUNCHER\" --sea-update || exit 3\n\
+             printf '{{\"env\": {{\"HELLO_CACHE_HOME\": \"{}\", \"MARK\": \"carried\"}}}}' > \"$HELLO_RESTART_FILE\"; exit 75; fi\n\
+             echo \"now $HELLO_APP_VERSION $MARK $HELLO_PKG_DIR\"",
+            elsewhere.display()
+        );
+        let v1 = w.build_app("hello", "1.0.0", &tail, None);
+        let stub = newer_stub(&w.sb);
+        let v2 = w.build_app("hello", "2.0.0", &tail, needs_new_launcher.then_some(stub.as_path()));
+        w.release(&[&v2]);
+        let out = run(w.sb.cmd(&v1).env("HELLO_UPDATE_TIMEOUT", "5"));
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let last = stdout.lines().last().unwrap_or_default();
+        let expected = format!("now 2.0.0 carried {}", w.pkg().join(layout::tree_id(&v2)).display());
+        assert_eq!(last, expected, "new launcher: {needs_new_launcher}; the app got MARK, the launcher kept its cache");
+        assert!(!elsewhere.exists(), "new launcher: {needs_new_launcher}: the launcher never used the app's variable");
+    }
+}
+
+#[test]
+fn a_restart_request_does_not_pin_a_version_marked_bad() {
+    let w = World::new();
+    let once = w.sb.path("restarted-once");
+    let tail = format!(
+        "if [ ! -e '{0}' ]; then : > '{0}'; echo '{{\"version\": \"2.0.0\"}}' > \"$HELLO_RESTART_FILE\"; exit 75; fi",
+        once.display()
+    );
+    let v1 = w.build_app("hello", "1.0.0", &tail, None);
+    let v2 = w.build_app("hello", "2.0.0", "kill -SEGV $$", None);
+    w.release(&[&v2]);
+    assert!(w.update(&v1).status.success());
+    let health = w.sb.app_home("hello").join("health");
+    fs::create_dir_all(&health).expect("mkdir");
+    let mark = r#"{"crashes": 3, "ran_long": false, "bad": true}"#;
+    fs::write(health.join(format!("{}.json", layout::tree_id(&v2))), mark).expect("mark");
+    let out = run(sea_tests::faults::no_core_dumps(&mut w.sb.cmd(&v1)));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "the bad version was not run: {stderr}");
+    assert_eq!(stdout, "hello 1.0.0\nhello 1.0.0\n", "{stderr}");
+    assert!(
+        stderr.contains("the restart request asks for version 2.0.0, but it is marked bad")
+            && stderr.contains("HELLO_VERSION=2.0.0"),
+        "{stderr}"
+    );
+}
+
+// Issue 8, extras: plain http.
+
+#[test]
+fn a_feed_naming_plain_http_artifacts_off_loopback_is_refused() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    w.edit_feed(None, |f| f["releases"][0]["payload"]["url"] = "http://downloads.example.com/hello-2.0.0.sea".into());
+    assert_failed_cleanly(&w, &w.update(&v1), "plain http://", &v1);
+    assert!(w.server.log().iter().all(|r| !r.path.ends_with(".sea")), "nothing was downloaded");
+}
+
+#[test]
+fn a_redirect_to_plain_http_off_loopback_is_not_followed() {
+    let w = World::new();
+    let v1 = w.build("1.0.0");
+    let v2 = w.build("2.0.0");
+    w.release(&[&v2]);
+    w.server.fault("stable.json", Fault::Redirect("http://downloads.example.com/stable.json".into()));
+    assert_failed_cleanly(&w, &w.update(&v1), "refusing the redirect", &v1);
+    // A redirect that stays on loopback is followed.
+    fs::copy(w.dir.join("stable.json"), w.dir.join("moved.json")).expect("copy");
+    w.server.fault("stable.json", Fault::Redirect(format!("{}/moved.json", w.server.url())));
+    let out = w.update(&v1);
+    assert!(out.status.success() && text(&out).1.contains("installed 2.0.0"), "{}", text(&out).1);
 }

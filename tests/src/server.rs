@@ -30,6 +30,8 @@ pub enum Fault {
     /// Answer the head at once, then send the body one byte per interval (never silent for
     /// long, so a read timeout never fires), until done or the client goes away.
     Drip(Duration),
+    /// Answer `302 Found` with this `Location`.
+    Redirect(String),
 }
 
 /// One logged request.
@@ -168,6 +170,10 @@ fn read_request(reader: &mut impl BufRead) -> Option<(String, Option<String>)> {
 fn respond(stream: &mut TcpStream, root: &Path, path: &str, range: Option<&str>, fault: Option<&Fault>) -> bool {
     if let Some(Fault::Status(code)) = fault {
         let _ = write!(stream, "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\n\r\n");
+        return true;
+    }
+    if let Some(Fault::Redirect(location)) = fault {
+        let _ = write!(stream, "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
         return true;
     }
     let file: PathBuf = root.join(path.trim_start_matches('/'));

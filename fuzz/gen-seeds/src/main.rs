@@ -30,6 +30,7 @@ fn main() {
     let update = UpdateSettings {
         feed: Some("https://example.invalid/app/stable.json".into()),
         public_key: Some("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".into()),
+        channel: Some("stable".into()),
     };
     let gzip = package(&tree, scratch.path(), Compression { codec: Codec::Gzip, level: 9 }, update);
 

@@ -94,6 +94,7 @@ pub(crate) fn client(timeout: Duration, user_agent: &str) -> Result<reqwest::Cli
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .user_agent(user_agent)
+        .redirect(super::redirect_policy())
         .http1_only()
         .build()
         .map_err(|e| UpdateError::Client(e.to_string()))
@@ -107,7 +108,7 @@ fn http_error(url: &str, e: reqwest::Error) -> UpdateError {
     } else {
         "request failed"
     };
-    UpdateError::Http { url: url.to_owned(), kind, detail: e.to_string() }
+    UpdateError::Http { url: url.to_owned(), kind, detail: super::with_causes(&e) }
 }
 
 /// GETs a small document (a feed, a signature), refusing more than `limit` bytes.

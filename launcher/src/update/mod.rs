@@ -4,10 +4,13 @@
 //! `--sea-update` and the once-a-day background check run the same steps, on a current-thread
 //! tokio runtime built for the occasion (never on the start-up path):
 //!
-//! 1. fetch `<feed>` and `<feed>.minisig`, verify the signature with the key baked in at build
-//!    time, parse, and refuse a feed of another app;
-//! 2. choose a release ([`pick`]): newer than anything this client has or ever verified, for this
-//!    platform and channel, runnable, inside its rollout;
+//! 1. fetch `<feed>` and `<feed>.minisig` (`https://`, or plain `http://` on loopback only),
+//!    verify the signature with the key baked in at build time, parse, and refuse a feed of
+//!    another app or of another channel than the one this build follows (the signed `channel`
+//!    field against the channel recorded at build time);
+//! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
+//!    its channel's rollback floor, for this platform, a pre-release only when this client runs
+//!    them (its channel, not the feed's say-so), runnable, inside its rollout;
 //! 3. download the payload artifact into `<cache>/downloads/` (resuming a partial download),
 //!    then verify its size, SHA-256 and minisign signature **before** anything is unpacked;
 //! 4. check that the package inside names this app, this platform and that version, and is
@@ -15,9 +18,9 @@
 //! 5. install it with the launcher's own safe extraction ([`crate::extract`]) into
 //!    `<cache>/pkg/<platform>/<version>-<sha12>/`, marked as an update;
 //! 6. if it needs a newer launcher, download and verify that too and replace the executable
-//!    ([`replace`]);
-//! 7. record the version as the highest verified (no rollback below it, ever), and delete the
-//!    downloads.
+//!    ([`replace`]: platform marker, verified bytes, a trial start before and after the swap);
+//! 7. raise the channel's rollback floor to the version ([`crate::state`]) — only for a release
+//!    this client runs — and delete the downloads.
 //!
 //! Anything that fails verification is deleted and reported; the version in use is never
 //! touched. One update runs at a time (`<cache>/update.lock`).
@@ -31,7 +34,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sea_payload::feed::{Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release};
+use sea_payload::feed::{self, Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release};
 use sea_payload::package::PackageError;
 use sea_payload::signature::{self, SignatureError};
 use sea_payload::{Package, digest};
@@ -82,9 +85,22 @@ pub(crate) enum UpdateError {
     /// The feed does not parse.
     #[error(transparent)]
     Feed(#[from] FeedError),
+    /// The feed URL baked in is not one the launcher fetches from.
+    #[error("refusing to update from the feed URL baked into this build: {0}; rebuild with an https:// --feed")]
+    InsecureFeed(String),
+    /// The feed URL does not say which channel this build follows.
+    #[error(
+        "cannot tell which channel this build follows: its feed URL {url} does not end in <channel>.json; rebuild it with `sea-pack build --feed …/<channel>.json`"
+    )]
+    NoChannel { url: String },
     /// The feed is another app's.
     #[error("the feed is for '{found}', not for this app")]
     OtherApp { found: String },
+    /// The feed is another channel's: a mirror or server serves it under this channel's name.
+    #[error(
+        "{url} is the signed feed of channel '{found}', but this build follows channel '{expected}': the server serves another channel's feed under this name; nothing was installed"
+    )]
+    OtherChannel { url: String, found: String, expected: String },
     /// The size of a download differs from the feed's.
     #[error("{url}: the size does not match the feed (expected {expected} bytes, got {found}); nothing was installed")]
     SizeMismatch { url: String, expected: u64, found: u64 },
@@ -139,6 +155,8 @@ pub(crate) enum Outcome {
 struct Updater<'a> {
     app: &'a App,
     feed_url: String,
+    /// The channel this build follows.
+    channel: String,
     key: String,
     interactive: bool,
     limits: http::Limits,
@@ -181,6 +199,35 @@ pub(crate) fn background(app: &App) {
     }
 }
 
+/// Redirects are followed (at most 10) only to URLs [`feed::check_url`] accepts: an `https://`
+/// feed cannot be downgraded to plain `http://` by a redirect.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if let Err(why) = feed::check_url(attempt.url().as_str()) {
+            attempt.error(format!("refusing the redirect: {why}"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message leaves out why a redirect or a
+/// connection failed).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -197,8 +244,10 @@ impl<'a> Updater<'a> {
         let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
             return Err(UpdateError::NotConfigured);
         };
+        feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
+        let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
         let limits = http::Limits::from_app(app, interactive)?;
-        Ok(Self { app, feed_url, key, interactive, limits })
+        Ok(Self { app, feed_url, channel, key, interactive, limits })
     }
 
     fn run(&self) -> Result<Outcome, UpdateError> {
@@ -228,10 +277,10 @@ impl<'a> Updater<'a> {
         Outcome::UpToDate { current: self.current_version(&UpdateState::load(&self.app.dirs.home)), newest_offered }
     }
 
-    /// The newest version this client can show as its own: installed, or ever verified.
+    /// The newest version this client can show as its own: installed, or its channel's floor.
     fn current_version(&self, state: &UpdateState) -> Version {
         let installed = self.installed_version();
-        state.highest_verified.clone().map_or(installed.clone(), |floor| floor.max(installed))
+        self.app.floor(state).map_or(installed.clone(), |floor| floor.max(installed))
     }
 
     /// The newest version installed: bundled, or a complete update tree that is eligible or marked
@@ -258,12 +307,14 @@ impl<'a> Updater<'a> {
         let installed = self.installed_version();
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
+        let floor = self.app.floor(&state);
         let inputs = pick::Inputs {
             platform: &self.app.manifest().platform,
             current: &installed,
-            floor: state.highest_verified.as_ref(),
+            floor: floor.as_ref(),
             launcher: &self.app.launcher_version,
-            prerelease: feed.allows_prerelease() || !self.app.manifest().version.pre.is_empty(),
+            // This client's rule, never the feed's: the feed's channel was checked to be ours.
+            prerelease: self.app.runs_prereleases(),
             install_id: &install_id,
         };
         let release = match pick::pick(&feed, &inputs) {
@@ -296,6 +347,13 @@ impl<'a> Updater<'a> {
         if feed.name != self.app.name() {
             return Err(UpdateError::OtherApp { found: feed.name });
         }
+        if feed.channel != self.channel {
+            return Err(UpdateError::OtherChannel {
+                url: url.to_owned(),
+                found: feed.channel,
+                expected: self.channel.clone(),
+            });
+        }
         Ok(feed)
     }
 
@@ -310,8 +368,20 @@ impl<'a> Updater<'a> {
         let outcome = self.install_downloaded(client, release, &payload_path).await;
         let _ = fs::remove_file(&payload_path);
         let launcher = outcome?;
-        state.highest_verified =
-            Some(state.highest_verified.clone().map_or(release.version.clone(), |v| v.max(release.version.clone())));
+        // The floor rises only for a release this client runs: for its platform, allowed by its
+        // pre-release rule, and runnable by the launcher it now has. `pick` chose by the same
+        // rules; this keeps the invariant where the floor is written.
+        let launcher_now = launcher.as_ref().unwrap_or(&self.app.launcher_version);
+        let runs = release.platform == self.app.manifest().platform
+            && (self.app.runs_prereleases() || release.version.pre.is_empty())
+            && release.min_launcher <= *launcher_now;
+        if !runs {
+            return Err(UpdateError::WrongPayload(format!(
+                "release {} is not one this client runs; the rollback floor was left as it was",
+                release.version
+            )));
+        }
+        state.raise(&self.channel, self.app.runs_prereleases(), &release.version);
         state.save(&self.app.dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
             path: crate::state::path(&self.app.dirs.home),
@@ -349,7 +419,7 @@ impl<'a> Updater<'a> {
             )));
         };
         let stub_path = self.fetch(client, &launcher.artifact, &format!("launcher {}", launcher.version)).await?;
-        let replaced = replace::replace(self.app, &stub_path, payload_path, release);
+        let replaced = replace::replace(self.app, &self.key, &stub_path, launcher, payload_path, release);
         let _ = fs::remove_file(&stub_path);
         replaced.map(Some)
     }
@@ -455,8 +525,21 @@ impl<'a> Updater<'a> {
 
 /// Size, SHA-256 and minisign signature of a downloaded file, in one streaming pass.
 fn verify_file(path: &Path, artifact: &Artifact, key: &str) -> Result<(), UpdateError> {
-    let url = artifact.url.clone();
     let io = |source| UpdateError::Io { what: "read", path: path.to_owned(), source };
+    let file = fs::File::open(path).map_err(io)?;
+    verify_reader(file, artifact, key, path)
+}
+
+/// Size, SHA-256 and minisign signature of bytes held in memory: the bytes then used are the
+/// bytes verified.
+pub(super) fn verify_bytes(bytes: &[u8], artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
+    verify_reader(bytes, artifact, key, from)
+}
+
+/// Size, SHA-256 and minisign signature of what `reader` yields (read from `from`).
+fn verify_reader(mut reader: impl Read, artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
+    let url = artifact.url.clone();
+    let io = |source| UpdateError::Io { what: "read", path: from.to_owned(), source };
     let public_key = signature::parse_public_key(key).map_err(UpdateError::FeedSignature)?;
     let sig = minisign_verify::Signature::decode(&artifact.signature).map_err(|e| UpdateError::ArtifactSignature {
         url: url.clone(),
@@ -469,8 +552,7 @@ fn verify_file(path: &Path, artifact: &Artifact, key: &str) -> Result<(), Update
             other => SignatureError::BadSignature(other.to_string()),
         },
     })?;
-    let mut file = fs::File::open(path).map_err(io)?;
-    let mut hasher = digest::HashingReader::new(&mut file);
+    let mut hasher = digest::HashingReader::new(&mut reader);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = hasher.read(&mut buf).map_err(io)?;
