@@ -6,7 +6,9 @@
 //! data: `SEA-STUB-INFO:1;version=<semver>;platform=<platform>;` followed by a NUL.
 //!
 //! The launcher reads its version from the same bytes at run time, so the version a release
-//! pipeline sees is by construction the version the launcher believes it has.
+//! pipeline sees is by construction the version the launcher believes it has. The format is
+//! [`sea_payload::marker`]'s, shared with `sea-pack`; only the literal lives here, because it must
+//! be built at compile time.
 
 use std::sync::OnceLock;
 
@@ -21,11 +23,9 @@ static STUB_INFO: &[u8] =
     concat!("SEA-STUB-INFO:1;version=", env!("CARGO_PKG_VERSION"), ";platform=", env!("SEA_STUB_PLATFORM"), ";\0")
         .as_bytes();
 
-/// The `version=` field of a marker.
+/// The `version=` field of a marker that starts at the beginning of `marker`.
 pub(crate) fn parse_version(marker: &[u8]) -> Option<Version> {
-    let text = std::str::from_utf8(marker.split(|b| *b == 0).next()?).ok()?;
-    let field = text.split(';').find_map(|f| f.strip_prefix("version="))?;
-    Version::parse(field).ok()
+    sea_payload::marker::parse(marker).ok().map(|m| m.version)
 }
 
 /// This launcher's version, as its marker says.
@@ -36,15 +36,10 @@ pub(crate) fn launcher_version() -> &'static Version {
 }
 
 /// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement).
-/// The prefix searched for is a slice of our own marker, so the binary carries the marker text
-/// once: a second literal copy would be found first by `sea-pack`.
+/// Every occurrence of the prefix is tried (see [`sea_payload::marker::find`]), so the shared
+/// prefix constant this binary also carries is skipped.
 pub(crate) fn find_version(stub: &[u8]) -> Option<Version> {
-    let ours: &[u8] = std::hint::black_box(STUB_INFO);
-    let prefix = &ours[..ours.iter().position(|b| *b == b';')? + 1];
-    stub.windows(prefix.len())
-        .enumerate()
-        .filter(|(_, w)| *w == prefix)
-        .find_map(|(at, _)| parse_version(&stub[at..stub.len().min(at + 256)]))
+    sea_payload::marker::find(stub).ok().map(|m| m.version)
 }
 
 #[cfg(test)]

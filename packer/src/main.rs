@@ -13,6 +13,7 @@
 
 mod build;
 mod cli;
+mod container;
 mod extract;
 mod input;
 mod inspect;

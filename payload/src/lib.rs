@@ -39,6 +39,8 @@ pub mod trailer;
 pub mod unpack;
 
 pub mod codec;
+pub mod container;
+pub mod marker;
 mod section;
 
 pub use codec::{Codec, Compression, CompressionParseError};
