@@ -79,8 +79,10 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         None => default_launcher()?,
     };
     let stub = stub::load(&launcher_path)?;
+    // The stub's format and architecture first: a mismatch is an error, not choose_platform's warning.
+    let target = args.platform.as_deref().filter(|p| platform::is_known(p)).unwrap_or(&stub.platform);
+    let placement = crate::container::prepare(&stub, target, &launcher_path)?;
     let platform = choose_platform(args.platform.as_deref(), &stub, &launcher_path)?;
-    let placement = crate::container::prepare(&stub, &platform, &launcher_path)?;
     let min_launcher = choose_min_launcher(args.min_launcher.as_deref(), &stub, &launcher_path)?;
     let update = update_settings(args)?;
     let signer = args.sign_key.as_deref().map(SigningKey::load).transpose()?;

@@ -10,5 +10,6 @@ mod launch;
 mod pack;
 mod release;
 mod restart;
+mod signing;
 mod supervise;
 mod update;
