@@ -118,9 +118,13 @@ pub enum Search {
 impl Search {
     /// What the launcher needs for its own executable: containers on macOS and Windows only.
     pub const fn native() -> Self {
-        if cfg!(any(target_os = "macos", target_os = "windows")) { Search::Containers } else { Search::End }
+        if NATIVE_CONTAINERS { Search::Containers } else { Search::End }
     }
 }
+
+/// Whether executables of this platform are Mach-O or PE files, whose package may sit before a
+/// code signature.
+const NATIVE_CONTAINERS: bool = cfg!(any(target_os = "macos", target_os = "windows"));
 
 /// An opened package.
 #[derive(Debug)]
@@ -136,12 +140,15 @@ pub struct Package {
 }
 
 impl Package {
-    /// Opens the package at `path`, wherever it is: at the end, or inside a signed Mach-O or PE.
+    /// Opens the package at `path` ([`Search::native`]: the launcher's view).
     pub fn open(path: &Path) -> Result<Self, PackageError> {
-        Self::open_with(path, Search::Containers)
+        let file = File::open(path)
+            .map_err(|e| PackageError { path: path.to_owned(), kind: Box::new(PackageErrorKind::Io(e)) })?;
+        Self::from_file(file, path.to_owned())
     }
 
-    /// Opens the package at `path`, looking for it as `search` says.
+    /// Opens the package at `path`, looking for it as `search` says (`sea-pack` reads the
+    /// executables of every platform with [`Search::Containers`]).
     pub fn open_with(path: &Path, search: Search) -> Result<Self, PackageError> {
         let file = File::open(path)
             .map_err(|e| PackageError { path: path.to_owned(), kind: Box::new(PackageErrorKind::Io(e)) })?;
@@ -149,13 +156,27 @@ impl Package {
     }
 
     /// Reads the package from an open file ([`Search::native`]); `path` is used in messages only.
+    /// The search is fixed at compile time, so a Linux launcher links no Mach-O or PE code.
     pub fn from_file(file: File, path: PathBuf) -> Result<Self, PackageError> {
-        Self::from_file_with(file, path, Search::native())
+        Self::build(Self::read::<NATIVE_CONTAINERS>(&file), file, path)
     }
 
     /// Reads the package from an open file, looking for it as `search` says.
     pub fn from_file_with(file: File, path: PathBuf, search: Search) -> Result<Self, PackageError> {
-        match Self::read(&file, search) {
+        let read = match search {
+            Search::End => Self::read::<false>(&file),
+            Search::Containers => Self::read::<true>(&file),
+        };
+        Self::build(read, file, path)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build(
+        read: Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind>,
+        file: File,
+        path: PathBuf,
+    ) -> Result<Self, PackageError> {
+        match read {
             Ok((file_len, trailer, layout, manifest_bytes, manifest, signature)) => {
                 Ok(Self { file, path, file_len, trailer, layout, manifest_bytes, manifest, signature })
             }
@@ -164,9 +185,8 @@ impl Package {
     }
 
     #[allow(clippy::type_complexity)]
-    fn read(
+    fn read<const CONTAINERS: bool>(
         file: &File,
-        search: Search,
     ) -> Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind> {
         let file_len = file.metadata().map_err(PackageErrorKind::Io)?.len();
         if file_len < TRAILER_LEN as u64 {
@@ -174,7 +194,7 @@ impl Package {
         }
         let (mut tail, mut tail_start) = read_tail(file, file_len)?;
         let mut end = file_len;
-        if search == Search::Containers && tail[tail.len() - END_MAGIC.len()..] != END_MAGIC {
+        if CONTAINERS && tail[tail.len() - END_MAGIC.len()..] != END_MAGIC {
             let found = container::package_end(file_len, |offset, len| {
                 let mut buf = vec![0u8; len];
                 read_exact_at(file, &mut buf, offset).map(|()| buf)

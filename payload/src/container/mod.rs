@@ -374,8 +374,92 @@ mod tests {
         assert_eq!(plain.format(), None);
     }
 
+    /// Packs into a synthetic stub, then appends what a signing tool would (a Mach-O signature
+    /// blob after 16-byte padding; a PE certificate table recorded in data directory 4).
+    fn packed_and_signed(stub: &[u8], platform: &str, signature: &[u8]) -> (std::fs::File, String) {
+        let placement = Placement::prepare(stub, platform).expect("prepares");
+        let tree = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(tree.path().join("bin")).expect("mkdir");
+        std::fs::write(tree.path().join("bin/hello"), "#!/bin/sh\necho hello\n").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(tree.path().join("bin/hello"), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let spec = crate::pack::PackageSpec {
+            name: "hello".into(),
+            version: semver::Version::new(1, 0, 0),
+            platform: platform.into(),
+            entry: "bin/hello".into(),
+            args: vec![],
+            min_launcher: semver::Version::new(0, 1, 0),
+            launcher_version: semver::Version::new(0, 1, 0),
+            packed_with: "test".into(),
+            update: crate::manifest::UpdateSettings::default(),
+        };
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(placement.head()).expect("write");
+        let manifest =
+            crate::pack::write_package(&mut file, tree.path(), &spec, &Default::default(), None).expect("packs");
+        placement.finish(&mut file).expect("finish");
+        let unsigned_len = pad_to(&mut file, 16).expect("pad");
+        file.write_all(signature).expect("sign");
+        if platform.starts_with("win32") {
+            let entry = 0x84 + 20 + 112 + 4 * 8;
+            write_at(&mut file, entry, &(unsigned_len as u32).to_le_bytes()).expect("write");
+            write_at(&mut file, entry + 4, &(signature.len() as u32).to_le_bytes()).expect("write");
+        }
+        (file, manifest.payload.sha256)
+    }
+
+    #[test]
+    fn a_package_is_found_behind_a_signature_only_when_containers_are_searched() {
+        use crate::package::{PackageErrorKind, Search};
+        use crate::trailer::TrailerError;
+        let cases = [
+            (macho::tests::synthetic(macho::CPU_ARM64, true), "darwin-arm64"),
+            (pe::tests::synthetic(pe::MACHINE_AMD64, true), "win32-x64"),
+        ];
+        for (stub, platform) in cases {
+            for signature in [&b""[..], &[0xfa; 1000][..]] {
+                let (file, digest) = packed_and_signed(&stub, platform, signature);
+                let found = crate::Package::from_file_with(
+                    file.try_clone().expect("clone"),
+                    "packed".into(),
+                    Search::Containers,
+                )
+                .unwrap_or_else(|e| panic!("{platform}, signature of {} bytes: {e}", signature.len()));
+                assert_eq!(found.manifest().payload.sha256, digest);
+                found.verify_payload().expect("payload digest");
+                let after = found.after_package_len();
+                let sig = signature.len() as u64;
+                assert!(after >= sig && after <= sig + 2 * MAX_PADDING, "{after} bytes after the package");
+                let end_only = crate::Package::from_file_with(file, "packed".into(), Search::End)
+                    .expect_err("the trailer is not at the end");
+                assert!(matches!(*end_only.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic)), "{end_only}");
+            }
+        }
+    }
+
     #[test]
     fn the_locator_skips_at_most_the_allowed_padding() {
+        use crate::trailer::TRAILER_LEN;
+        // A PE whose certificate table follows the trailer after `pad` zero bytes.
+        for pad in [0usize, 1, 7, 15, 16] {
+            let mut pe = pe::tests::synthetic(pe::MACHINE_AMD64, false);
+            pe.resize(pe.len() + TRAILER_LEN - END_MAGIC.len(), 0x55);
+            pe.extend_from_slice(&END_MAGIC);
+            let trailer_end = pe.len();
+            pe.resize(trailer_end + pad, 0);
+            let cert = pe.len();
+            pe.extend_from_slice(&[0x30; 64]);
+            let entry = 0x84 + 20 + 112 + 4 * 8;
+            pe[entry..entry + 4].copy_from_slice(&(cert as u32).to_le_bytes());
+            pe[entry + 4..entry + 8].copy_from_slice(&64u32.to_le_bytes());
+            let expected = if pad <= MAX_PADDING as usize { trailer_end } else { cert - MAX_PADDING as usize };
+            assert_eq!(package_end_in(&pe).expect("parses"), Some(expected as u64), "padding {pad}");
+        }
         assert_eq!(package_end_in(b"\x7fELF....").ok(), Some(None));
         assert_eq!(package_end_in(b"").ok(), Some(None));
     }
