@@ -364,7 +364,16 @@ fn pe_output_signs_with_osslsigncode_and_keeps_its_payload() {
     assert_eq!(sea_pack_reads(&sb, &signed), digest, "payload digest changed by signing");
     let value = inspect(&sb, &signed);
     let trailer_end = value["layout"]["trailer"]["offset"].as_u64().unwrap() + 128;
-    assert!(trailer_end < fs::metadata(&signed).unwrap().len(), "the certificate table is not after the package");
+    let signed_len = fs::metadata(&signed).unwrap().len();
+    assert_eq!(value["layout"]["after_package"]["offset"].as_u64(), Some(trailer_end));
+    assert_eq!(value["layout"]["after_package"]["length"].as_u64(), Some(signed_len - trailer_end));
+    assert!(trailer_end < signed_len, "the certificate table is not after the package");
+    let out = run(sb.sea_pack().arg("inspect").arg(&signed));
+    assert!(
+        text(&out).0.contains(&format!("signing     {trailer_end:>14}{:>14}", signed_len - trailer_end)),
+        "{}",
+        text(&out).0
+    );
 
     let resigned = sb.root().join("bin/hello-resigned.exe");
     osslsigncode_sign(&osslsigncode, &identity, &signed, &resigned);
