@@ -10,7 +10,7 @@ fi
 if ! { need minisign && need zstd; } && [ "$(id -u)" = 0 ] && need apt-get; then apt-get update -qq && apt-get install -y -qq minisign zstd >/dev/null; fi
 # Signing tools for tests/e2e/signing.rs (packed macOS and Windows executables are signed and
 # verified for real). osslsigncode comes from apt (root only); rcodesign from crates.io, built from
-# source: about 25 minutes on 2 busy cores, once (CI has 90). Set SEA_NO_INSTALL=1 to install
+# source: 39 minutes here on 2 heavily shared cores, once (CI has 90). Set SEA_NO_INSTALL=1 to install
 # nothing. The stand-in stubs are fetched once with npm into $SEA_FIXTURES (default
 # ~/.cache/sea-test-fixtures). Whatever is missing, the signing tests say SKIP, and under CI=true
 # they fail instead unless SEA_ALLOW_SKIP=1.
@@ -24,7 +24,7 @@ if ! need osslsigncode || ! need openssl; then
 fi
 if ! need rcodesign; then
   if [ "${SEA_NO_INSTALL:-0}" != 1 ] && need cargo; then
-    echo "test.sh: installing rcodesign (cargo install apple-codesign, about 25 minutes)" >&2
+    echo "test.sh: installing rcodesign (cargo install apple-codesign, up to 40 minutes)" >&2
     started=$(date +%s)
     cargo install apple-codesign --locked --no-default-features --bin rcodesign
     echo "test.sh: rcodesign installed in $(( $(date +%s) - started )) s" >&2

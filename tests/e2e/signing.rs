@@ -243,6 +243,16 @@ fn rcodesign_verify(rcodesign: &Path, path: &Path) {
     assert!(out.status.success(), "rcodesign verify {} failed:\n{}\n{}", path.display(), text(&out).0, text(&out).1);
 }
 
+/// A copy of `path` with the first payload byte flipped: the signature must cover the package.
+fn tampered(sb: &Sandbox, path: &Path) -> PathBuf {
+    let offset = inspect(sb, path)["layout"]["payload"]["offset"].as_u64().unwrap() as usize;
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset] ^= 0xff;
+    let copy = path.with_extension("tampered");
+    fs::write(&copy, bytes).unwrap();
+    copy
+}
+
 /// Pack → sign → verify with rcodesign → sea-pack reads it with the same payload digest → sign
 /// again (re-signing replaces the signature) → still both.
 fn mach_o_round_trip(fixture: &Fixture, platform: &str) {
@@ -266,6 +276,9 @@ fn mach_o_round_trip(fixture: &Fixture, platform: &str) {
         value["layout"]["trailer"]["offset"].as_u64().unwrap() + 128 < signed_len,
         "signature not after the package"
     );
+    let out = run(Command::new(&rcodesign).arg("verify").arg(tampered(&sb, &signed)));
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(!out.status.success() && all.contains("code digest mismatch"), "a changed payload still verifies: {all}");
 
     let resigned = sb.root().join("bin/hello-resigned");
     rcodesign_sign(&rcodesign, &identity, &signed, &resigned);
@@ -368,6 +381,10 @@ fn pe_output_signs_with_osslsigncode_and_keeps_its_payload() {
     assert_eq!(value["layout"]["after_package"]["offset"].as_u64(), Some(trailer_end));
     assert_eq!(value["layout"]["after_package"]["length"].as_u64(), Some(signed_len - trailer_end));
     assert!(trailer_end < signed_len, "the certificate table is not after the package");
+    let out =
+        run(Command::new(&osslsigncode).arg("verify").arg("-CAfile").arg(&identity.0).arg(tampered(&sb, &signed)));
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert!(!out.status.success() && all.contains("MISMATCH"), "a changed payload still verifies: {all}");
     let out = run(sb.sea_pack().arg("inspect").arg(&signed));
     assert!(
         text(&out).0.contains(&format!("signing     {trailer_end:>14}{:>14}", signed_len - trailer_end)),
