@@ -186,7 +186,9 @@ fn parse(bytes: &[u8], file_len: u64) -> Result<MachO, ContainerError> {
                 }
             }
             LC_CODE_SIGNATURE => {
-                need(16, "LC_CODE_SIGNATURE")?;
+                if cmdsize != CODE_SIGNATURE_CMD_LEN {
+                    return Err(corrupt(format!("LC_CODE_SIGNATURE at offset {at} has size {cmdsize}, not 16")));
+                }
                 let dataoff = u64::from(r.u32(at + 8, "code signature offset")?);
                 let datasize = u64::from(r.u32(at + 12, "code signature size")?);
                 ranged("code signature", dataoff, datasize)?;
@@ -520,6 +522,13 @@ pub(crate) mod tests {
         stub[36..40].copy_from_slice(&13u32.to_le_bytes());
         let err = prepare(&stub, CPU_ARM64, "arm64", "darwin-arm64").expect_err("corrupt");
         assert!(err.to_string().contains("load command 0 at offset 32 has size 13"), "{err}");
+        let mut stub = synthetic(CPU_ARM64, true);
+        let (at, _, _) = parse(&stub, stub.len() as u64).expect("parses").code_signature.expect("signed");
+        stub[at as usize + 4..at as usize + 8].copy_from_slice(&24u32.to_le_bytes());
+        let sizeofcmds = u32::from_le_bytes([stub[20], stub[21], stub[22], stub[23]]) + 8;
+        stub[20..24].copy_from_slice(&sizeofcmds.to_le_bytes());
+        let err = prepare(&stub, CPU_ARM64, "arm64", "darwin-arm64").expect_err("corrupt");
+        assert!(err.to_string().contains(&format!("LC_CODE_SIGNATURE at offset {at} has size 24, not 16")), "{err}");
         let mut stub = synthetic(CPU_ARM64, false);
         stub.extend_from_slice(b"appended");
         let err = prepare(&stub, CPU_ARM64, "arm64", "darwin-arm64").expect_err("appended data");

@@ -258,7 +258,7 @@ where
                 if needed > MAX_MACHO_COMMANDS {
                     return Err(macho::corrupt(format!("load commands of {needed} bytes")));
                 }
-                head = read(0, needed as usize).map_err(io)?;
+                head = read(0, needed.min(file_len) as usize).map_err(io)?;
             }
             macho::locator(&head, file_len)?
         }
