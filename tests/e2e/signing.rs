@@ -285,6 +285,20 @@ fn mach_o_round_trip(fixture: &Fixture, platform: &str) {
     rcodesign_verify(&rcodesign, &resigned);
     assert_eq!(sea_pack_reads(&sb, &resigned), digest, "payload digest changed by re-signing");
 
+    // A stub signed before packing has its signature removed: it packs exactly like the unsigned one.
+    let signed_stub = sb.root().join("stubs/signed");
+    rcodesign_sign(&rcodesign, &identity, &stub, &signed_stub);
+    let (out, from_signed) = build(&sb, &signed_stub, platform, "from-signed");
+    assert!(out.status.success(), "build from a signed stub failed: {}", text(&out).1);
+    assert!(text(&out).1.contains("removed the code signature"), "{}", text(&out).1);
+    let (out, from_unsigned) = build(&sb, &stub, platform, "from-unsigned");
+    assert_eq!(text(&out).1.contains("removed the code signature"), has_mach_o_signature(&fs::read(&stub).unwrap()));
+    assert_eq!(
+        fs::read(&from_signed).unwrap(),
+        fs::read(&from_unsigned).unwrap(),
+        "the signature was not removed cleanly"
+    );
+
     // The signed output is a packed executable, not a stub: packing it again is refused.
     let (out, _) = build(&sb, &signed, platform, "twice");
     let stderr = assert_clean_error(&out, "repacking a signed output");
