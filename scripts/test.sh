@@ -8,6 +8,33 @@ if ! need git && [ "$(id -u)" = 0 ] && need apt-get; then
   apt-get update -qq && apt-get install -y -qq git >/dev/null
 fi
 if ! { need minisign && need zstd; } && [ "$(id -u)" = 0 ] && need apt-get; then apt-get update -qq && apt-get install -y -qq minisign zstd >/dev/null; fi
+# Signing tools for tests/e2e/signing.rs (packed macOS and Windows executables are signed and
+# verified for real). osslsigncode comes from apt (root only); rcodesign from crates.io, built from
+# source: 39 minutes here on 2 heavily shared cores, once (CI has 90). Set SEA_NO_INSTALL=1 to install
+# nothing. The stand-in stubs are fetched once with npm into $SEA_FIXTURES (default
+# ~/.cache/sea-test-fixtures). Whatever is missing, the signing tests say SKIP, and under CI=true
+# they fail instead unless SEA_ALLOW_SKIP=1.
+export PATH="$PATH:$HOME/.cargo/bin"
+if ! need osslsigncode || ! need openssl; then
+  if [ "${SEA_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && need apt-get; then
+    apt-get update -qq && apt-get install -y -qq osslsigncode openssl >/dev/null
+  else
+    echo "test.sh: osslsigncode or openssl missing and not installed (needs root and apt-get): the PE signing tests will SKIP" >&2
+  fi
+fi
+if ! need rcodesign; then
+  if [ "${SEA_NO_INSTALL:-0}" != 1 ] && need cargo; then
+    echo "test.sh: installing rcodesign (cargo install apple-codesign, up to 40 minutes)" >&2
+    started=$(date +%s)
+    cargo install apple-codesign --locked --no-default-features --bin rcodesign
+    echo "test.sh: rcodesign installed in $(( $(date +%s) - started )) s" >&2
+  else
+    echo "test.sh: rcodesign missing and not installed (SEA_NO_INSTALL=1 or no cargo): the Mach-O signing tests will SKIP" >&2
+  fi
+fi
+if ! need npm && [ ! -d "${SEA_FIXTURES:-$HOME/.cache/sea-test-fixtures}" ]; then
+  echo "test.sh: npm missing and no cached fixtures: the signing tests will SKIP (their stand-in stubs come from the npm registry)" >&2
+fi
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 # cargo-deny (deny.toml): licences, bans and sources always; RustSec advisories only when their

@@ -6,7 +6,9 @@
 //! data: `SEA-STUB-INFO:1;version=<semver>;platform=<platform>;` followed by a NUL.
 //!
 //! The launcher reads its version from the same bytes at run time, so the version a release
-//! pipeline sees is by construction the version the launcher believes it has.
+//! pipeline sees is by construction the version the launcher believes it has. The format is
+//! [`sea_payload::marker`]'s, shared with `sea-pack`; only the literal lives here, because it must
+//! be built at compile time.
 
 use std::sync::OnceLock;
 
@@ -21,24 +23,9 @@ static STUB_INFO: &[u8] =
     concat!("SEA-STUB-INFO:1;version=", env!("CARGO_PKG_VERSION"), ";platform=", env!("SEA_STUB_PLATFORM"), ";\0")
         .as_bytes();
 
-/// The `version=` field of a marker.
+/// The `version=` field of a marker that starts at the beginning of `marker`.
 pub(crate) fn parse_version(marker: &[u8]) -> Option<Version> {
-    Version::parse(field(marker, "version=")?).ok()
-}
-
-/// A `<name>=` field of a marker (the text up to its NUL).
-fn field<'m>(marker: &'m [u8], name: &str) -> Option<&'m str> {
-    let text = std::str::from_utf8(marker.split(|b| *b == 0).next()?).ok()?;
-    text.split(';').find_map(|f| f.strip_prefix(name))
-}
-
-/// What a stub's marker says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Marker {
-    /// The launcher version.
-    pub(crate) version: Version,
-    /// The platform it was built for (empty when the marker names none).
-    pub(crate) platform: String,
+    sea_payload::marker::parse(marker).ok().map(|m| m.version)
 }
 
 /// This launcher's version, as its marker says.
@@ -48,18 +35,14 @@ pub(crate) fn launcher_version() -> &'static Version {
     VERSION.get_or_init(|| parse_version(std::hint::black_box(STUB_INFO)).unwrap_or_else(|| Version::new(0, 0, 0)))
 }
 
-/// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement):
-/// the first occurrence with a valid version. The prefix searched for is a slice of our own
-/// marker, so the binary carries the marker text once: a second literal copy would be found
-/// first by `sea-pack`.
+/// What a stub's marker says (the format is [`sea_payload::marker`]'s).
+pub(crate) type Marker = sea_payload::marker::StubMarker;
+
+/// Finds and parses the marker in a stub's bytes (a downloaded launcher for self-replacement).
+/// Every occurrence of the prefix is tried (see [`sea_payload::marker::find`]), so the shared
+/// prefix constant this binary also carries is skipped.
 pub(crate) fn find_marker(stub: &[u8]) -> Option<Marker> {
-    let ours: &[u8] = std::hint::black_box(STUB_INFO);
-    let prefix = &ours[..ours.iter().position(|b| *b == b';')? + 1];
-    stub.windows(prefix.len()).enumerate().filter(|(_, w)| *w == prefix).find_map(|(at, _)| {
-        let marker = &stub[at..stub.len().min(at + 256)];
-        let version = parse_version(marker)?;
-        Some(Marker { version, platform: field(marker, "platform=").unwrap_or_default().to_owned() })
-    })
+    sea_payload::marker::find(stub).ok()
 }
 
 #[cfg(test)]
@@ -72,6 +55,7 @@ mod tests {
         assert_eq!(marker.version.to_string(), "9.8.7");
         assert_eq!(super::find_marker(b"nothing here"), None);
         assert_eq!(marker.platform, "linux-x64");
-        assert_eq!(super::find_marker(b"SEA-STUB-INFO:1;version=1.0.0;\0").map(|m| m.platform), Some(String::new()));
+        // A marker that names no platform cannot pass the self-replace platform check: refused here.
+        assert_eq!(super::find_marker(b"SEA-STUB-INFO:1;version=1.0.0;\0"), None);
     }
 }

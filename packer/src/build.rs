@@ -18,6 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use sea_payload::container::Placement;
 use sea_payload::manifest::{self, Naming, UpdateSettings};
 use sea_payload::pack::{PackOptions, PackageSpec, write_package};
 use sea_payload::{Compression, Manifest, feed, paths, platform};
@@ -35,7 +36,7 @@ use crate::stub::{self, Stub};
 struct Plan {
     spec: PackageSpec,
     compression: Compression,
-    stub: Stub,
+    placement: Placement,
     launcher_path: PathBuf,
     signer: Option<SigningKey>,
     kind: Kind,
@@ -82,6 +83,9 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         None => default_launcher()?,
     };
     let stub = stub::load(&launcher_path)?;
+    // The stub's format and architecture first: a mismatch is an error, not choose_platform's warning.
+    let target = args.platform.as_deref().filter(|p| platform::is_known(p)).unwrap_or(&stub.platform);
+    let placement = crate::container::prepare(&stub, target, &launcher_path)?;
     let platform = choose_platform(args.platform.as_deref(), &stub, &launcher_path)?;
     let min_launcher = choose_min_launcher(args.min_launcher.as_deref(), &stub, &launcher_path)?;
     let update = update_settings(args)?;
@@ -100,7 +104,7 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         update,
         naming,
     };
-    Ok(Plan { spec, compression, stub, launcher_path, signer, kind })
+    Ok(Plan { spec, compression, placement, launcher_path, signer, kind })
 }
 
 /// `--env-prefix`, `--home-name` and `--cache-name`, checked.
@@ -309,7 +313,7 @@ fn write(out: &Path, plan: &Plan, prepared: &Prepared) -> Result<Manifest> {
     let dir = crate::output::parent_dir(out);
     fs::create_dir_all(dir).with_context(|| format!("could not create the output directory {}", dir.display()))?;
     let mut file = AtomicFile::create(out)?;
-    file.writer().write_all(&plan.stub.bytes).with_context(|| format!("could not write {}", out.display()))?;
+    file.writer().write_all(plan.placement.head()).with_context(|| format!("could not write {}", out.display()))?;
     let size = prepared.size.or_else(|| input::dir_size_for_progress(prepared.root())).unwrap_or(0);
     let bar = Progress::bytes("packing", size);
     let progress = |done: u64| bar.set(done);
@@ -319,6 +323,7 @@ fn write(out: &Path, plan: &Plan, prepared: &Prepared) -> Result<Manifest> {
     let manifest = write_package(file.writer(), prepared.root(), &plan.spec, &options, signer_ref)
         .with_context(|| format!("could not build {}", out.display()))?;
     bar.finish();
+    crate::container::finish(&plan.placement, file.flushed_file()?, out)?;
     file.commit(0o755, Replace::Yes)?;
     Ok(manifest)
 }

@@ -30,7 +30,7 @@ fn write_json(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
         "file_size": package.file_len(),
         "manifest": serde_json::to_value(package.manifest()).unwrap_or(Value::Null),
         "naming": naming_json(package.manifest()),
-        "layout": layout_json(package.layout()),
+        "layout": layout_json(package.layout(), package.after_package_len()),
         "signature": signature_json(&checked.signature),
     });
     let text = serde_json::to_string_pretty(&value).unwrap_or_default();
@@ -46,9 +46,12 @@ fn naming_json(m: &Manifest) -> Value {
     })
 }
 
-fn layout_json(layout: &Layout) -> Value {
+/// `after_package`: what signing appended after the trailer (a Mach-O code signature or a PE
+/// certificate table, with its padding); empty for a file that ends in its trailer.
+fn layout_json(layout: &Layout, after: u64) -> Value {
     let section = |r: &Range<u64>| json!({ "offset": r.start, "length": r.end - r.start });
     json!({
+        "after_package": section(&(layout.trailer.end..layout.trailer.end + after)),
         "stub": section(&(0..layout.stub_len)),
         "payload": section(&layout.payload),
         "index": section(&layout.index),
@@ -80,7 +83,7 @@ fn write_text(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "  signature     {}", signature_text(&checked.signature))?;
     writeln!(out, "layout (offset, length in bytes):")?;
     let layout = package.layout();
-    let rows = [
+    let mut rows = vec![
         ("stub", 0..layout.stub_len),
         ("payload", layout.payload.clone()),
         ("index", layout.index.clone()),
@@ -88,6 +91,10 @@ fn write_text(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
         ("signature", layout.signature.clone()),
         ("trailer", layout.trailer.clone()),
     ];
+    // What a code signature or certificate table added after the package (macOS, Windows).
+    if package.after_package_len() > 0 {
+        rows.push(("signing", layout.trailer.end..package.file_len()));
+    }
     for (name, range) in rows {
         writeln!(out, "  {name:<12}{:>14}{:>14}", range.start, range.end - range.start)?;
     }

@@ -13,6 +13,7 @@
 
 mod build;
 mod cli;
+mod container;
 mod duration;
 mod extract;
 mod input;

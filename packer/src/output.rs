@@ -56,6 +56,13 @@ impl AtomicFile {
         &mut self.writer
     }
 
+    /// Flushes what was written and returns the file itself, for fixing headers in place
+    /// ([`crate::container::finish`]); nothing may be written through [`Self::writer`] after.
+    pub(crate) fn flushed_file(&mut self) -> Result<&mut File> {
+        self.writer.flush().with_context(|| format!("could not write {}", self.target.display()))?;
+        Ok(self.writer.get_mut().as_file_mut())
+    }
+
     /// Flushes, sets `mode`, syncs and renames into place.
     pub(crate) fn commit(self, mode: u32, replace: Replace) -> Result<()> {
         let target = self.target;

@@ -7,8 +7,11 @@
 //! becomes the manifest's `launcher_version` (and the default `min_launcher`), the platform the
 //! default `--platform`.
 //!
-//! A file that already ends in a valid trailer is a packed executable, not a stub: packing it
-//! again would hide the first payload behind the second, so it is refused.
+//! A file that already carries a valid trailer (at its end, or inside a signed Mach-O or PE) is a
+//! packed executable, not a stub: packing it again would hide the first payload behind the
+//! second, so it is refused.
+//!
+//! The marker format is [`sea_payload::marker`]'s, shared with the launcher.
 //!
 //! # Limitations
 //! The first marker wins; a stub is not expected to contain two.
@@ -16,15 +19,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use sea_payload::marker;
 use sea_payload::trailer::{TRAILER_LEN, Trailer};
 use semver::Version;
-
-/// The marker's fixed prefix.
-const MARKER: &[u8] = b"SEA-STUB-INFO:";
-/// The marker format this packer reads.
-const MARKER_FORMAT: &str = "1";
-/// Longest marker body read (up to its NUL).
-const MAX_MARKER_LEN: usize = 256;
 
 /// A launcher stub, read into memory.
 #[derive(Debug)]
@@ -54,73 +51,28 @@ pub(crate) fn load(path: &Path) -> Result<Stub> {
     Ok(Stub { bytes, version, platform })
 }
 
-/// Whether the bytes end in a valid sea trailer.
+/// Whether the bytes carry a sea package: a valid trailer at the end, or where the Mach-O or PE
+/// headers of a signed executable say the package ends.
 fn carries_payload(bytes: &[u8]) -> bool {
-    let Some(start) = bytes.len().checked_sub(TRAILER_LEN) else { return false };
-    let mut raw = [0u8; TRAILER_LEN];
-    raw.copy_from_slice(&bytes[start..]);
-    Trailer::parse(&raw).is_ok()
+    let trailer_before = |end: usize| {
+        let Some(start) = end.checked_sub(TRAILER_LEN) else { return false };
+        let mut raw = [0u8; TRAILER_LEN];
+        raw.copy_from_slice(&bytes[start..end]);
+        Trailer::parse(&raw).is_ok()
+    };
+    if trailer_before(bytes.len()) {
+        return true;
+    }
+    match sea_payload::container::package_end_in(bytes) {
+        Ok(Some(end)) => usize::try_from(end).is_ok_and(trailer_before),
+        _ => false,
+    }
 }
 
-/// Finds the marker and returns its version and platform. The marker's prefix may also occur
-/// elsewhere in a binary (code that searches for markers carries it), so every occurrence is
-/// tried and the first one that parses wins.
+/// Finds the marker and returns its version and platform ([`sea_payload::marker::find`]).
 fn parse_marker(bytes: &[u8]) -> Result<(Version, String)> {
-    let mut from = 0;
-    let mut first_error = None;
-    while let Some(offset) = find(&bytes[from..], MARKER) {
-        let at = from + offset;
-        match parse_marker_at(bytes, at) {
-            Ok(found) => return Ok(found),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-        from = at + 1;
-    }
-    Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no SEA-STUB-INFO marker found (was it built from launcher/?)")))
-}
-
-/// Parses the marker that starts at `at`.
-fn parse_marker_at(bytes: &[u8], at: usize) -> Result<(Version, String)> {
-    let rest = &bytes[at + MARKER.len()..];
-    let end =
-        rest.iter().take(MAX_MARKER_LEN).position(|&b| b == 0).context("the SEA-STUB-INFO marker is not terminated")?;
-    let body = std::str::from_utf8(&rest[..end]).context("the SEA-STUB-INFO marker is not text")?;
-    let mut fields = body.split(';').filter(|f| !f.is_empty());
-    let format = fields.next().unwrap_or_default();
-    if format != MARKER_FORMAT {
-        bail!(
-            "stub marker format '{format}' is not supported by this sea-pack (it reads {MARKER_FORMAT}); update sea-pack"
-        );
-    }
-    let (mut version, mut platform) = (None, None);
-    for field in fields {
-        match field.split_once('=') {
-            Some(("version", v)) => version = Some(v),
-            Some(("platform", p)) => platform = Some(p),
-            _ => {}
-        }
-    }
-    let version = version.context("the stub marker has no version")?;
-    let version =
-        Version::parse(version).with_context(|| format!("the stub marker's version '{version}' is not semver"))?;
-    let platform = platform.context("the stub marker has no platform")?.to_owned();
-    Ok((version, platform))
-}
-
-/// Position of the first occurrence of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut from = 0;
-    while let Some(offset) = haystack.get(from..)?.iter().position(|&b| b == first) {
-        let at = from + offset;
-        if haystack.get(at..at + needle.len())? == needle {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    let marker = marker::find(bytes)?;
+    Ok((marker.version, marker.platform))
 }
 
 #[cfg(test)]
@@ -145,9 +97,8 @@ mod tests {
     }
 
     #[test]
-    fn finds_needles() {
-        assert_eq!(find(b"aaab", b"ab"), Some(2));
-        assert_eq!(find(b"aaa", b"ab"), None);
-        assert_eq!(find(b"a", b"ab"), None);
+    fn truncated_or_plain_bytes_carry_no_payload() {
+        assert!(!carries_payload(b"short"));
+        assert!(!carries_payload(b"\xcf\xfa\xed\xfe truncated mach-o"));
     }
 }

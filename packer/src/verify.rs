@@ -2,7 +2,8 @@
 //!
 //! # What is checked
 //! 1. the trailer (magic, own checksum, section lengths against the file size) and the manifest
-//!    (SHA-256 from the trailer, then parsed and validated) — [`Package::open`];
+//!    (SHA-256 from the trailer, then parsed and validated) — [`Package::open_with`], which also
+//!    finds the package inside a code-signed Mach-O or PE file;
 //! 2. the whole payload against its SHA-256, and the index against the manifest's digest, and
 //!    the index's totals against the manifest;
 //! 3. the signature over the manifest bytes (which carry both digests, so it covers everything
@@ -18,7 +19,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use sea_payload::Package;
 use sea_payload::index::Index;
-use sea_payload::package::SignatureStatus;
+use sea_payload::package::{Search, SignatureStatus};
 
 use crate::cli::VerifyArgs;
 use crate::sign;
@@ -73,7 +74,8 @@ impl Checked {
 /// Opens `path` and checks its digests and signature (see the module docs); `public_key` is a
 /// `--public-key` value.
 pub(crate) fn check(path: &Path, public_key: Option<&str>) -> Result<Checked> {
-    let package = Package::open(path)?;
+    // Every platform's executables, signed or not: a Mach-O or PE file is read on Linux too.
+    let package = Package::open_with(path, Search::Containers)?;
     package.verify_payload()?;
     let index = package.read_index()?;
     check_index(&package, &index)?;

@@ -41,6 +41,8 @@ pub mod trust;
 pub mod unpack;
 
 pub mod codec;
+pub mod container;
+pub mod marker;
 mod section;
 
 pub use codec::{Codec, Compression, CompressionParseError};

@@ -4,18 +4,26 @@
 //! one positional read of the file's last [`TAIL_READ`] bytes (which usually hold the trailer,
 //! signature and manifest together), a second read only for a larger manifest, a SHA-256 of the
 //! manifest (a few KiB) and its parse. The payload and the index are never read here.
+//!
+//! A code-signed macOS or Windows executable does not end in the trailer: the signature follows
+//! the package. When the last bytes are not a trailer and the search is [`Search::Containers`],
+//! the package's end is found from the Mach-O or PE headers ([`crate::container::package_end`]),
+//! and the sections are located back from there. [`Package::from_file`] (the launcher's own
+//! executable) searches containers only where they run, macOS and Windows, so a Linux launcher
+//! still reads exactly the last bytes and carries no Mach-O or PE code.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::codec::{Decoder, ZSTD_WINDOW_LOG_MAX};
+use crate::container::{self, ContainerError};
 use crate::digest::{self, HashingReader};
 use crate::index::Index;
 use crate::manifest::{Manifest, ManifestError};
 use crate::section::{SectionReader, read_exact_at};
 use crate::signature::{self, SignatureError};
-use crate::trailer::{Layout, TRAILER_LEN, Trailer, TrailerError};
+use crate::trailer::{END_MAGIC, Layout, TRAILER_LEN, Trailer, TrailerError};
 use crate::unpack::{self, UnpackError, UnpackOptions, UnpackSummary};
 
 /// Bytes read from the end of the file in the first read.
@@ -30,6 +38,9 @@ pub enum PackageErrorKind {
     /// The trailer is missing or corrupt.
     #[error(transparent)]
     Trailer(#[from] TrailerError),
+    /// The Mach-O or PE headers that locate the package in a signed executable are corrupt.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
     /// The manifest bytes do not match the trailer's digest.
     #[error("manifest checksum mismatch: the manifest is corrupt")]
     ManifestDigest,
@@ -94,6 +105,27 @@ pub enum SignatureStatus {
     Verified(String),
 }
 
+/// Where to look for the trailer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Search {
+    /// At the very end of the file only (ELF executables and release artifacts).
+    End,
+    /// At the end, else where the Mach-O or PE headers say the package ends (a code-signed
+    /// macOS or Windows executable).
+    Containers,
+}
+
+impl Search {
+    /// What the launcher needs for its own executable: containers on macOS and Windows only.
+    pub const fn native() -> Self {
+        if NATIVE_CONTAINERS { Search::Containers } else { Search::End }
+    }
+}
+
+/// Whether executables of this platform are Mach-O or PE files, whose package may sit before a
+/// code signature.
+const NATIVE_CONTAINERS: bool = cfg!(any(target_os = "macos", target_os = "windows"));
+
 /// An opened package.
 #[derive(Debug)]
 pub struct Package {
@@ -108,16 +140,43 @@ pub struct Package {
 }
 
 impl Package {
-    /// Opens the package at `path`.
+    /// Opens the package at `path` ([`Search::native`]: the launcher's view).
     pub fn open(path: &Path) -> Result<Self, PackageError> {
         let file = File::open(path)
             .map_err(|e| PackageError { path: path.to_owned(), kind: Box::new(PackageErrorKind::Io(e)) })?;
         Self::from_file(file, path.to_owned())
     }
 
-    /// Reads the package from an open file; `path` is used in messages only.
+    /// Opens the package at `path`, looking for it as `search` says (`sea-pack` reads the
+    /// executables of every platform with [`Search::Containers`]).
+    pub fn open_with(path: &Path, search: Search) -> Result<Self, PackageError> {
+        let file = File::open(path)
+            .map_err(|e| PackageError { path: path.to_owned(), kind: Box::new(PackageErrorKind::Io(e)) })?;
+        Self::from_file_with(file, path.to_owned(), search)
+    }
+
+    /// Reads the package from an open file ([`Search::native`]); `path` is used in messages only.
+    /// The search is fixed at compile time, so a Linux launcher links no Mach-O or PE code.
     pub fn from_file(file: File, path: PathBuf) -> Result<Self, PackageError> {
-        match Self::read(&file) {
+        Self::build(Self::read::<NATIVE_CONTAINERS>(&file), file, path)
+    }
+
+    /// Reads the package from an open file, looking for it as `search` says.
+    pub fn from_file_with(file: File, path: PathBuf, search: Search) -> Result<Self, PackageError> {
+        let read = match search {
+            Search::End => Self::read::<false>(&file),
+            Search::Containers => Self::read::<true>(&file),
+        };
+        Self::build(read, file, path)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn build(
+        read: Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind>,
+        file: File,
+        path: PathBuf,
+    ) -> Result<Self, PackageError> {
+        match read {
             Ok((file_len, trailer, layout, manifest_bytes, manifest, signature)) => {
                 Ok(Self { file, path, file_len, trailer, layout, manifest_bytes, manifest, signature })
             }
@@ -126,19 +185,32 @@ impl Package {
     }
 
     #[allow(clippy::type_complexity)]
-    fn read(file: &File) -> Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind> {
+    fn read<const CONTAINERS: bool>(
+        file: &File,
+    ) -> Result<(u64, Trailer, Layout, Vec<u8>, Manifest, Option<String>), PackageErrorKind> {
         let file_len = file.metadata().map_err(PackageErrorKind::Io)?.len();
         if file_len < TRAILER_LEN as u64 {
             return Err(TrailerError::TooSmall { len: file_len }.into());
         }
-        let tail_len = file_len.min(TAIL_READ);
-        let tail_start = file_len - tail_len;
-        let mut tail = vec![0u8; tail_len as usize];
-        read_exact_at(file, &mut tail, tail_start).map_err(PackageErrorKind::Io)?;
+        let (mut tail, mut tail_start) = read_tail(file, file_len)?;
+        let mut end = file_len;
+        if CONTAINERS && tail[tail.len() - END_MAGIC.len()..] != END_MAGIC {
+            let found = container::package_end(file_len, |offset, len| {
+                let mut buf = vec![0u8; len];
+                read_exact_at(file, &mut buf, offset).map(|()| buf)
+            })?;
+            if let Some(found) = found.filter(|&e| e != file_len) {
+                if found < TRAILER_LEN as u64 {
+                    return Err(TrailerError::BadEndMagic.into());
+                }
+                end = found;
+                (tail, tail_start) = read_tail(file, end)?;
+            }
+        }
         let mut raw = [0u8; TRAILER_LEN];
         raw.copy_from_slice(&tail[tail.len() - TRAILER_LEN..]);
         let trailer = Trailer::parse(&raw)?;
-        let layout = trailer.layout(file_len)?;
+        let layout = trailer.layout(end)?;
         let manifest_bytes = slice_or_read(file, &tail, tail_start, &layout.manifest)?;
         if digest::sha256(&manifest_bytes) != trailer.manifest_sha256 {
             return Err(PackageErrorKind::ManifestDigest);
@@ -208,9 +280,16 @@ impl Package {
         SectionReader::new(&self.file, 0..self.layout.stub_len)
     }
 
-    /// A reader over everything after the stub: the release artifact.
+    /// A reader over the package, from the payload to the end of the trailer: the release
+    /// artifact. A code signature after the package (macOS, Windows) is not part of it.
     pub fn artifact_reader(&self) -> impl Read + '_ {
-        SectionReader::new(&self.file, self.layout.stub_len..self.file_len)
+        SectionReader::new(&self.file, self.layout.stub_len..self.layout.trailer.end)
+    }
+
+    /// Bytes after the trailer: a code signature (Mach-O) or certificate table (PE) appended by
+    /// signing, with its alignment padding; 0 for a file that ends in its trailer.
+    pub fn after_package_len(&self) -> u64 {
+        self.file_len - self.layout.trailer.end
     }
 
     /// The index section's bytes, checked against the manifest's digest.
@@ -290,6 +369,15 @@ impl Package {
         }
         Ok(summary)
     }
+}
+
+/// The last `TAIL_READ` bytes (or fewer) before `end`, and their offset.
+fn read_tail(file: &File, end: u64) -> Result<(Vec<u8>, u64), PackageErrorKind> {
+    let tail_len = end.min(TAIL_READ);
+    let tail_start = end - tail_len;
+    let mut tail = vec![0u8; tail_len as usize];
+    read_exact_at(file, &mut tail, tail_start).map_err(PackageErrorKind::Io)?;
+    Ok((tail, tail_start))
 }
 
 fn slice_or_read(

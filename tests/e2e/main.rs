@@ -13,6 +13,7 @@ mod nodecli;
 mod pack;
 mod release;
 mod restart;
+mod signing;
 mod supervise;
 mod trust;
 mod update;
