@@ -9,8 +9,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::codec::{Decoder, ZSTD_WINDOW_LOG_MAX};
+use crate::codec::{Codec, Decoder, ZSTD_WINDOW_LOG_MAX};
 use crate::digest::{self, HashingReader};
+use crate::frames;
 use crate::index::Index;
 use crate::manifest::{Manifest, ManifestError};
 use crate::section::{SectionReader, read_exact_at};
@@ -270,11 +271,21 @@ impl Package {
             max_entries: options.max_entries.min(self.manifest.entries),
             ..*options
         };
-        let codec = Some(self.manifest.compression.codec);
-        let summary = {
-            let decoder = Decoder::new(codec, io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
-                .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
-            unpack::unpack(decoder, dest, &options)
+        let codec = self.manifest.compression.codec;
+        let frames = match codec {
+            Codec::Zstd => frames::read_table(&self.file, &self.layout.payload, frames_limit(&options))
+                .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?,
+            Codec::Gzip => None,
+        };
+        let summary = match &frames {
+            Some(frames) => {
+                unpack::unpack_frames(&mut hashing, &self.file, self.layout.payload.start, frames, dest, &options)
+            }
+            None => {
+                let decoder = Decoder::new(Some(codec), io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
+                    .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
+                unpack::unpack(decoder, dest, &options)
+            }
         };
         // The payload digest decides first: a corrupt payload reports as corrupt, whatever the
         // unpacker tripped over.
@@ -290,6 +301,14 @@ impl Package {
         }
         Ok(summary)
     }
+}
+
+/// The most a frame table may decode to: the files and the tar overhead the unpacker allows.
+fn frames_limit(options: &UnpackOptions<'_>) -> u64 {
+    options
+        .max_bytes
+        .saturating_add(options.max_entries.saturating_mul(unpack::PER_ENTRY_OVERHEAD))
+        .saturating_add(1024 * 1024)
 }
 
 fn slice_or_read(

@@ -35,6 +35,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex};
 
 use crate::links::{self, LinkError};
+
+mod parallel;
 use crate::paths::{self, PathError};
 
 /// Files larger than this are written by the decoding thread itself, streaming.
@@ -43,7 +45,7 @@ pub const DIRECT_WRITE_THRESHOLD: u64 = 1024 * 1024;
 pub const IN_FLIGHT_LIMIT: u64 = 8 * 1024 * 1024;
 /// Tar overhead allowed per entry when bounding the decompressed stream (headers, long names,
 /// PAX records, padding).
-const PER_ENTRY_OVERHEAD: u64 = 8 * 1024;
+pub(crate) const PER_ENTRY_OVERHEAD: u64 = 8 * 1024;
 
 /// How much durability to buy before returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,6 +194,33 @@ fn refused(path: impl Into<String>, reason: impl Into<Refusal>) -> UnpackError {
 /// On error, `dest` holds a partial tree: callers unpack into a temporary directory and remove
 /// it on failure (the launcher and packer both do).
 pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, UnpackError> {
+    unpack_with(input, dest, options, None)
+}
+
+/// Unpacks a payload of several frames ([`crate::frames`]), decoding large files in parallel.
+///
+/// `compressed` reads the whole payload in order (the caller hashes it); `package` is the file
+/// it is in, at `payload_start`, which decoding threads read their frames from; `frames` is its
+/// checked table. The same checks as [`unpack`] apply, and the same caveat on error.
+pub fn unpack_frames(
+    compressed: impl Read,
+    package: &File,
+    payload_start: u64,
+    frames: &[crate::frames::Frame],
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<UnpackSummary, UnpackError> {
+    let ctx = parallel::Frames::new(frames, package, payload_start).map_err(UnpackError::Corrupt)?;
+    let stream = parallel::FramedStream::new(compressed, &ctx);
+    unpack_with(stream, dest, options, Some(&ctx))
+}
+
+fn unpack_with<R: Read>(
+    input: R,
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+    frames: Option<&parallel::Frames<'_>>,
+) -> Result<UnpackSummary, UnpackError> {
     let stream_limit = options
         .max_bytes
         .saturating_add(options.max_entries.saturating_mul(PER_ENTRY_OVERHEAD))
@@ -207,9 +236,21 @@ pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Res
         for _ in 0..writers {
             scope.spawn(|| writer_loop(&receiver, &shared, options.durability));
         }
-        let mut state = State::new(dest, options, &shared, sender);
+        if let Some(ctx) = frames {
+            let (queue, package, shared) = (&ctx.queue, ctx.package, &shared);
+            for _ in 0..ctx.decoders() {
+                scope.spawn(move || parallel::decode_loop(queue, package, shared, options.durability));
+            }
+        }
+        let mut state = State::new(dest, options, &shared, sender, frames);
         let walked = state.walk(&mut archive);
+        if walked.is_err() {
+            shared.failed.store(true, Ordering::SeqCst);
+        }
         let deferred = state.finish_files();
+        if let Some(ctx) = frames {
+            ctx.queue.close();
+        }
         walked.map(|()| deferred)
     });
     let deferred = result?;
@@ -373,6 +414,7 @@ fn make_symlink(target: &str, path: &Path) -> io::Result<()> {
 
 /// The decoding thread's view of the tree being built.
 struct State<'a> {
+    frames: Option<&'a parallel::Frames<'a>>,
     dest: &'a Path,
     options: &'a UnpackOptions<'a>,
     shared: &'a Shared,
@@ -384,8 +426,15 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(dest: &'a Path, options: &'a UnpackOptions<'a>, shared: &'a Shared, sender: SyncSender<Job>) -> Self {
+    fn new(
+        dest: &'a Path,
+        options: &'a UnpackOptions<'a>,
+        shared: &'a Shared,
+        sender: SyncSender<Job>,
+        frames: Option<&'a parallel::Frames<'a>>,
+    ) -> Self {
         Self {
+            frames,
             dest,
             options,
             shared,
@@ -455,7 +504,8 @@ impl<'a> State<'a> {
             tar::EntryType::Directory => self.directory(&path),
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                self.regular(&path, mode & 0o111 != 0, size, &mut entry)
+                let pos = entry.raw_file_position();
+                self.regular(&path, mode & 0o111 != 0, size, pos, &mut entry)
             }
             tar::EntryType::Symlink => {
                 let target = link_target(&entry, &path)?;
@@ -535,7 +585,14 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    fn regular(&mut self, path: &str, exec: bool, size: u64, content: &mut impl Read) -> Result<(), UnpackError> {
+    fn regular(
+        &mut self,
+        path: &str,
+        exec: bool,
+        size: u64,
+        pos: u64,
+        content: &mut impl Read,
+    ) -> Result<(), UnpackError> {
         if self.taken(path) {
             return Err(refused(path, Refusal::Duplicate));
         }
@@ -543,6 +600,12 @@ impl<'a> State<'a> {
         self.ensure_parent(path)?;
         self.files.insert(path.to_owned());
         let full = self.dest.join(path);
+        if size > DIRECT_WRITE_THRESHOLD
+            && let Some(frames) = self.frames
+            && frames.write_file(self.shared, self.options.durability, &full, exec, pos, size)?
+        {
+            return Ok(());
+        }
         if size > DIRECT_WRITE_THRESHOLD {
             return self.write_direct(full, exec, size, content);
         }
