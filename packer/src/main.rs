@@ -16,6 +16,7 @@ mod cli;
 mod extract;
 mod input;
 mod inspect;
+mod interpreter;
 mod keygen;
 mod output;
 mod progress;
