@@ -279,7 +279,19 @@ impl Package {
         };
         let summary = match &frames {
             Some(frames) => {
-                unpack::unpack_frames(&mut hashing, &self.file, self.layout.payload.start, frames, dest, &options)
+                // The digest is computed by a thread of its own, reading the payload in order
+                // while the frames are decoded; it is compared below, before anything else.
+                let (summary, hashed) = std::thread::scope(|scope| {
+                    let hasher = scope.spawn(|| io::copy(&mut hashing, &mut io::sink()));
+                    let summary = unpack::unpack_frames(&self.file, self.layout.payload.start, frames, dest, &options);
+                    (summary, hasher.join())
+                });
+                match hashed {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(self.error(PackageErrorKind::Io(e))),
+                    Err(_) => return Err(self.error(PackageErrorKind::Io(io::Error::other("hashing thread failed")))),
+                }
+                summary
             }
             None => {
                 let decoder = Decoder::new(Some(codec), io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)

@@ -28,7 +28,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -194,16 +194,15 @@ fn refused(path: impl Into<String>, reason: impl Into<Refusal>) -> UnpackError {
 /// On error, `dest` holds a partial tree: callers unpack into a temporary directory and remove
 /// it on failure (the launcher and packer both do).
 pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, UnpackError> {
-    unpack_with(input, dest, options, None)
+    unpack_with(Skipping { inner: input, pos: 0 }, dest, options, None)
 }
 
 /// Unpacks a payload of several frames ([`crate::frames`]), decoding large files in parallel.
 ///
-/// `compressed` reads the whole payload in order (the caller hashes it); `package` is the file
-/// it is in, at `payload_start`, which decoding threads read their frames from; `frames` is its
-/// checked table. The same checks as [`unpack`] apply, and the same caveat on error.
+/// `package` is the file the payload is in, at `payload_start`, which frames are read from;
+/// `frames` is its checked table. The caller verifies the payload's digest (this reads only what
+/// it decodes). The same checks as [`unpack`] apply, and the same caveat on error.
 pub fn unpack_frames(
-    compressed: impl Read,
     package: &File,
     payload_start: u64,
     frames: &[crate::frames::Frame],
@@ -211,11 +210,11 @@ pub fn unpack_frames(
     options: &UnpackOptions<'_>,
 ) -> Result<UnpackSummary, UnpackError> {
     let ctx = parallel::Frames::new(frames, package, payload_start).map_err(UnpackError::Corrupt)?;
-    let stream = parallel::FramedStream::new(compressed, &ctx);
+    let stream = parallel::FramedStream::new(&ctx);
     unpack_with(stream, dest, options, Some(&ctx))
 }
 
-fn unpack_with<R: Read>(
+fn unpack_with<R: Read + Seek>(
     input: R,
     dest: &Path,
     options: &UnpackOptions<'_>,
@@ -446,8 +445,9 @@ impl<'a> State<'a> {
         }
     }
 
-    fn walk<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), UnpackError> {
-        let entries = archive.entries().map_err(|e| self.stream_error(e))?;
+    fn walk<R: Read + Seek>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), UnpackError> {
+        // With seeking, content the walk does not read (a claimed file's) is skipped, not read.
+        let entries = archive.entries_with_seek().map_err(|e| self.stream_error(e))?;
         for entry in entries {
             let entry = entry.map_err(|e| self.stream_error(e))?;
             if self.shared.failed.load(Ordering::SeqCst) {
@@ -732,6 +732,47 @@ impl<R: Read> Read for LimitReader<R> {
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for LimitReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if let SeekFrom::Current(delta) = to {
+            let delta = u64::try_from(delta).map_err(|_| io::Error::other("the archive stream seeks forward only"))?;
+            if delta > self.left {
+                return Err(io::Error::other(StreamLimit(self.limit)));
+            }
+            self.left -= delta;
+        }
+        self.inner.seek(to)
+    }
+}
+
+/// A stream that "seeks" forward by reading (the plain, sequential input).
+struct Skipping<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read> Read for Skipping<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Seek for Skipping<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("the archive stream seeks forward only"));
+        };
+        let delta = u64::try_from(delta).map_err(|_| io::Error::other("the archive stream seeks forward only"))?;
+        let copied = io::copy(&mut self.by_ref().take(delta), &mut io::sink())?;
+        if copied != delta {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF during skip"));
+        }
+        Ok(self.pos)
     }
 }
 

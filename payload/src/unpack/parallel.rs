@@ -19,7 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -155,6 +155,9 @@ impl<'a> Frames<'a> {
         let Some(run) = self.claim(pos, size) else { return Ok(false) };
         let file =
             super::create_file(full, exec).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
+        // At its final size first: the frames' writes, in any order, then never extend the file
+        // (on ext4 each extending write also updates the size under the inode's lock).
+        file.set_len(size).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
         let file = Arc::new(file);
         let jobs = self.frames[run]
             .iter()
@@ -267,86 +270,130 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
 }
 
 /// Where the walk is in the current frame.
-enum Position {
+enum Position<'a> {
     /// Before the frame's first byte.
     Start,
-    /// Inside a stream frame: compressed and uncompressed bytes left.
-    Stream { c_left: u64, u_left: u64 },
-    /// Inside a claimed data frame (already read and hashed): zeros left.
+    /// Inside a stream frame: its compressed bytes, and the uncompressed bytes left.
+    Stream { input: SectionReader<'a>, u_left: u64 },
+    /// Inside a claimed data frame, which its decoder writes: zeros left in the tar stream.
     Zeros(u64),
 }
 
 /// The uncompressed tar stream of a framed payload, as the walk reads it (see the module docs).
-pub(super) struct FramedStream<'a, R> {
-    input: R,
+/// Seeking forward over a claimed file's content costs nothing.
+pub(super) struct FramedStream<'a> {
     frames: &'a Frames<'a>,
     index: usize,
-    position: Position,
+    position: Position<'a>,
+    /// Bytes of the tar stream before the current position.
+    pos: u64,
 }
 
-impl<'a, R: Read> FramedStream<'a, R> {
-    pub(super) fn new(input: R, frames: &'a Frames<'a>) -> Self {
-        Self { input, frames, index: 0, position: Position::Start }
+impl<'a> FramedStream<'a> {
+    pub(super) fn new(frames: &'a Frames<'a>) -> Self {
+        Self { frames, index: 0, position: Position::Start, pos: 0 }
     }
 
     fn next_frame(&mut self) {
         self.index += 1;
         self.position = Position::Start;
     }
+
+    /// Enters the current frame if at its start; `false` past the last frame.
+    fn enter(&mut self) -> io::Result<bool> {
+        let Some(frame) = self.frames.frames.get(self.index).copied() else { return Ok(false) };
+        if let Position::Start = self.position {
+            self.position = match frame.kind {
+                FrameKind::Stream => {
+                    self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?.begin()?;
+                    let start = self.frames.payload_start + frame.c_off;
+                    Position::Stream {
+                        input: SectionReader::new(self.frames.package, start..start + frame.c_len),
+                        u_left: frame.u_len,
+                    }
+                }
+                FrameKind::Data if self.frames.claimed[self.index].get() => Position::Zeros(frame.u_len),
+                FrameKind::Data => {
+                    return Err(mismatch("a data frame is not the content of one file of the archive"));
+                }
+            };
+        }
+        Ok(true)
+    }
 }
 
-impl<R: Read> Read for FramedStream<'_, R> {
+impl Read for FramedStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         loop {
-            let Some(frame) = self.frames.frames.get(self.index).copied() else { return Ok(0) };
-            match self.position {
-                Position::Start => match frame.kind {
-                    FrameKind::Stream => {
-                        self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?.begin()?;
-                        self.position = Position::Stream { c_left: frame.c_len, u_left: frame.u_len };
-                    }
-                    FrameKind::Data => {
-                        if !self.frames.claimed[self.index].get() {
-                            return Err(mismatch("a data frame is not the content of one file of the archive"));
-                        }
-                        let copied = io::copy(&mut (&mut self.input).take(frame.c_len), &mut io::sink())?;
-                        if copied != frame.c_len {
-                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "payload is truncated"));
-                        }
-                        self.position = Position::Zeros(frame.u_len);
-                    }
-                },
+            if !self.enter()? {
+                return Ok(0);
+            }
+            match &mut self.position {
+                Position::Start => {}
                 Position::Zeros(0) => self.next_frame(),
                 Position::Zeros(left) => {
-                    let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
                     buf[..n].fill(0);
-                    self.position = Position::Zeros(left - n as u64);
+                    *left -= n as u64;
+                    self.pos += n as u64;
                     return Ok(n);
                 }
-                Position::Stream { c_left, u_left } => {
-                    let want = buf.len().min(usize::try_from(u_left).unwrap_or(usize::MAX));
+                Position::Stream { input, u_left } => {
+                    let want = buf.len().min(usize::try_from(*u_left).unwrap_or(usize::MAX));
                     let mut decoder = self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?;
-                    let mut limited = (&mut self.input).take(c_left);
-                    let n = decoder.read(&mut limited, &mut buf[..want])?;
+                    let n = decoder.read(input, &mut buf[..want])?;
                     if n == 0 {
                         return Err(mismatch("a frame decodes to fewer bytes than the frame table says"));
                     }
-                    let u_left = u_left - n as u64;
-                    if u_left == 0 {
+                    *u_left -= n as u64;
+                    self.pos += n as u64;
+                    if *u_left == 0 {
                         // Finish the frame now, so that the decoder is free for the data frames
                         // a claim may queue next.
-                        decoder.finish(&mut limited)?;
+                        decoder.finish(input)?;
                         drop(decoder);
                         self.next_frame();
-                    } else {
-                        self.position = Position::Stream { c_left: limited.limit(), u_left };
                     }
                     return Ok(n);
                 }
             }
         }
+    }
+}
+
+impl Seek for FramedStream<'_> {
+    /// Forward only, relative (what the tar walk uses to skip content).
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("the payload stream seeks forward only"));
+        };
+        let mut left = u64::try_from(delta).map_err(|_| io::Error::other("the payload stream seeks forward only"))?;
+        let mut scratch = [0u8; 8192];
+        while left > 0 {
+            if !self.enter()? {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
+            }
+            match &mut self.position {
+                Position::Zeros(0) => self.next_frame(),
+                Position::Zeros(zeros) => {
+                    let n = left.min(*zeros);
+                    *zeros -= n;
+                    left -= n;
+                    self.pos += n;
+                }
+                _ => {
+                    let want = scratch.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = self.read(&mut scratch[..want])?;
+                    if n == 0 {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
+                    }
+                    left -= n as u64;
+                }
+            }
+        }
+        Ok(self.pos)
     }
 }
