@@ -39,7 +39,7 @@ use crate::section::read_exact_at;
 /// Files at least this large get data frames of their own.
 pub const FRAME_FILE_MIN: u64 = 8 * 1024 * 1024;
 /// Largest data frame (uncompressed).
-pub const FRAME_CHUNK: u64 = 16 * 1024 * 1024;
+pub const FRAME_CHUNK: u64 = 32 * 1024 * 1024;
 /// Most frames a table may list (a table of at most ~2.2 MB).
 pub const MAX_FRAMES: usize = 1 << 16;
 /// The last 8 bytes of a payload that has a frame table.

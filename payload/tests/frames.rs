@@ -40,7 +40,7 @@ fn pseudo(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A tree with a 40 MiB runtime (three data frames), a 9 MiB file with a long name, small files.
+/// A tree with a 40 MiB runtime (two data frames), a 9 MiB file with a long name, small files.
 fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("bin")).expect("mkdir");
     let long = format!("lib/{}/data.bin", "n".repeat(120));
@@ -98,7 +98,7 @@ fn large_files_get_data_frames_that_unpack_in_parallel() {
         .expect("table reads")
         .expect("a payload with large files has a frame table");
     let data = frames.iter().filter(|f| f.kind == FrameKind::Data).count();
-    assert_eq!(data, 3 + 1, "40 MiB in 16 MiB frames, and the 9 MiB file in one");
+    assert_eq!(data, 2 + 1, "40 MiB in 32 MiB frames, and the 9 MiB file in one");
     assert_eq!(frames.iter().filter(|f| f.kind == FrameKind::Stream).count(), 3);
 
     let dest = dir.path().join("out");
