@@ -13,8 +13,9 @@
 //!
 //! The unpacker ([`crate::unpack::unpack_frames`]) decodes stream frames in order on its own
 //! thread and hands the data frames of each large file to decoding threads that write straight
-//! into the file at their offset; the compressed bytes are still read and hashed in order, so the
-//! payload's SHA-256 (signed through the manifest) is checked exactly as for a single frame.
+//! into the file at their offset; another thread hashes the whole payload in order, so the
+//! payload's SHA-256 (signed through the manifest) is checked exactly as for a single frame,
+//! before anything is published.
 //!
 //! # What is refused
 //! The table is read before the payload is verified, so it is treated as hostile: [`parse_table`]

@@ -6,7 +6,9 @@
 //! the time goes into creating files in the kernel, not into decompression, so overlapping file
 //! creation with decoding (and with each other) is what beats `tar -I zstd -xf`. Files above
 //! [`DIRECT_WRITE_THRESHOLD`] are streamed by the calling thread, and the bytes held for writers
-//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload.
+//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload. A payload of
+//! several frames ([`unpack_frames`]) has its large files decoded in parallel instead, straight
+//! into the file (`parallel`).
 //!
 //! # What is refused (never skipped)
 //! Absolute paths, `..`, control characters and backslashes ([`paths`]); devices, FIFOs, sparse

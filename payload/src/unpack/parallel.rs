@@ -1,20 +1,25 @@
 //! Unpacking a payload of several frames ([`crate::frames`]): large files decoded in parallel.
 //!
 //! # Implementation
-//! The calling thread reads the compressed payload in order, through the caller's hashing
-//! reader, and serves the tar walk of [`super::unpack`] from [`FramedStream`]: stream frames are
-//! decoded; a data frame is read (so that it is hashed) but not decoded, and stands in the tar
-//! stream as zeros that the walk skips. When the walk reaches a regular file whose content is
-//! exactly a run of data frames starting at its data offset, it *claims* them, creates the file
-//! and queues one job per frame; decoding threads and the calling thread itself (which holds the
-//! only other decoder, the one stream frames use, free at that moment) take jobs from the queue,
-//! decode each frame with a streaming decoder and write it at its offset in the file. So two
-//! decoders exist whatever the number of frames, and memory stays bounded by their windows.
+//! The calling thread serves the tar walk of [`super::unpack`] from [`FramedStream`]: stream
+//! frames are decoded in order (each read from its own range of the package file); a data frame
+//! is not read at all, and stands in the tar stream as a run of zeros that the walk seeks over.
+//! When the walk reaches a regular file whose content is exactly a run of data frames starting
+//! at its data offset, it *claims* them, creates the file at its final size and queues one job
+//! per frame; decoding threads and the calling thread itself (whose decoder, the one stream
+//! frames use, is idle at that moment) take jobs from the queue, decode each frame with a
+//! streaming decoder and write it at its offset in the file. So two decoders exist on two cores
+//! whatever the number of frames, and memory stays bounded by their windows.
 //!
 //! Every check of the sequential path still applies (the tar walk is the same code), and: a data
 //! frame that the walk reaches unclaimed is refused (a table that does not match the archive);
-//! every frame must decode to exactly its table length and end exactly at its compressed end; the
-//! caller compares the whole payload's SHA-256 before anything is published.
+//! every frame must decode to exactly its table length and end exactly at its compressed end.
+//! The caller hashes the whole payload in order on a thread of its own and compares the digest
+//! before anything is published ([`crate::package::Package::unpack_to`]).
+//!
+//! # Limitations
+//! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
+//! of one large file is not parallel; decoding is.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
