@@ -2,11 +2,12 @@
 # sea benchmark: packing, size, unpacking and start-up of a packed executable, measured side by
 # side with the tools people would otherwise use, in one run, on one machine.
 #
-#   scripts/bench.sh [--quick] [--strict]
+#   scripts/bench.sh [--quick] [--strict] [--only bigfile]
 #
 #   (full: ~200 MB tree, about 15 minutes here, mostly zstd -19; needs ~6 GB of free disk)
 #   --quick    smoke test: ~20 MB tree, fewer repetitions and runs (about 2 minutes)
 #   --strict   exit 1 when a target is missed (default: exit 0 once the benchmark ran)
+#   --only bigfile   run only section 8 (about 5 minutes; quick: 2)
 #   env        BENCH_DIR (default ./bench-out), BENCH_SEED (1), BENCH_SIZE_MB (200 / quick 20),
 #              BENCH_REPS (unpack repetitions, 7 / quick 3), BENCH_HF_RUNS (1000 / quick 100),
 #              BENCH_HF_WARMUP (50 / 10), BENCH_HF_ROUNDS (3 / 2), BENCH_WARM_SIZES ("10 15000"),
@@ -47,26 +48,45 @@
 #     several rounds of alternating order; median difference. Target <= 1 ms added. Launcher
 #     peak RSS on a warm start: target <= 8 MB.
 #  7. Stripped size of sea-launcher (the stub every packed binary carries). Target <= 3 MB.
+#  8. Big files (`gen-tree.py bigtree`: ~260 files, 235 MB, most of it in a 120 MB native-like
+#     runtime and a few 12-40 MB files; quick: --scale 25): payload size against solid
+#     `tar | zstd -19 -T0` (what the single-frame payload was; target <= 1.01x), and the cold start
+#     of the packed binary and `sea-pack extract` against `tar -I zstd -xf` of the same tree,
+#     interleaved as in 4, median of BENCH_BIG_REPS (7 / quick 3). Target <= 0.8 x tar.
+#     Results: $BENCH_DIR/bigfile.txt and bigfile-raw.txt (env BENCH_BIG_SCALE, BENCH_BIG_REPS).
 # Commands the current sea-pack lacks (inspect, extract) are detected and their rows marked SKIP.
 set -euo pipefail
 export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Output/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-QUICK=0 STRICT=0
+QUICK=0 STRICT=0 ONLY=''
+prev=''
 for a in "$@"; do
+  if [ "$prev" = --only ]; then
+    ONLY=$a prev=''
+    [ "$ONLY" = bigfile ] || { echo "bench.sh: --only takes 'bigfile', not '$ONLY'" >&2; exit 2; }
+    continue
+  fi
   case "$a" in
     --quick) QUICK=1 ;;
     --strict) STRICT=1 ;;
+    --only) prev=--only ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
   esac
 done
+[ -z "$prev" ] || { echo "bench.sh: --only needs a section name (bigfile)" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/scripts/gen-tree.py"
 LIB="$ROOT/scripts/lib/benchlib.py"
 BENCH_DIR=${BENCH_DIR:-$ROOT/bench-out}
 SEED=${BENCH_SEED:-1}
+if [ "$QUICK" = 1 ]; then
+  BIG_SCALE=${BENCH_BIG_SCALE:-25} BIG_REPS=${BENCH_BIG_REPS:-3}
+else
+  BIG_SCALE=${BENCH_BIG_SCALE:-100} BIG_REPS=${BENCH_BIG_REPS:-7}
+fi
 if [ "$QUICK" = 1 ]; then
   MODE=quick SIZE_MB=${BENCH_SIZE_MB:-20} REPS=${BENCH_REPS:-3}
   HF_RUNS=${BENCH_HF_RUNS:-100} HF_WARMUP=${BENCH_HF_WARMUP:-10} HF_ROUNDS=${BENCH_HF_ROUNDS:-2}
@@ -214,6 +234,102 @@ HAVE_INSPECT=0 HAVE_EXTRACT=0
 strip -o "$W/sea-launcher.stripped" "$STUB"
 rec launcher_bytes "$(stat -L -c %s "$STUB")"
 rec launcher_stripped_bytes "$(stat -L -c %s "$W/sea-launcher.stripped")"
+
+# ------------------------------------------------------------------------------ 8. big files
+# bigfile_section: see 8. in the header. Appends to $BENCH_DIR/bigfile-raw.txt, prints the table.
+bigfile_section() {
+  local braw="$BENCH_DIR/bigfile-raw.txt" bt="$W/bigtree" bbin="$W/big" bu="$W/big-unpack" rep k m n d
+  : >"$braw"
+  brec() { printf '%s %s\n' "$1" "$2" >>"$braw"; }
+  brec date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  brec scale "$BIG_SCALE"
+  log "big files: generating the tree (gen-tree.py bigtree --scale $BIG_SCALE)"
+  python3 "$GEN" bigtree "$bt" --scale "$BIG_SCALE" --seed "$SEED" >>"$LOG"
+  local bstats bsha
+  bstats=$(tree_hash "$bt")
+  bsha=$(json_get "$bstats" sha256)
+  brec tree "$bstats"
+  log "big files: tree $bstats"
+  log "big files: tar | zstd -19 -T0 (the single-frame reference)"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$bt" -cf "$W/bigtree.tar" .
+  zstd -q -19 -T0 -f "$W/bigtree.tar" -o "$W/bigtree.tar.zst"
+  brec zstd19_bytes "$(stat -L -c %s "$W/bigtree.tar.zst")"
+  log "big files: sea-pack build"
+  timed "$SEA_PACK" build "$bt" --name big --version 1.0.0 --entry bin/noop -o "$bbin" || { log_tail; die "sea-pack build (big files) failed"; }
+  brec pack_seconds "$T_SEC"
+  local bjson=""
+  if [ $HAVE_INSPECT = 1 ] && "$SEA_PACK" inspect --json "$bbin" >"$W/big-inspect.json" 2>>"$LOG"; then bjson="$W/big-inspect.json"; fi
+  read -r psize _ < <(python3 "$LIB" payload-size "$bbin" "$STUB" ${bjson:+"$bjson"})
+  brec payload_bytes "$psize"
+  mkdir -p "$bu"
+  local bmethods=(tar cold)
+  [ $HAVE_EXTRACT = 1 ] && bmethods+=(extract)
+  big_run() { # big_run METHOD DEST
+    case "$1" in
+      tar) mkdir "$2"; timed tar -I zstd -xf "$W/bigtree.tar.zst" -C "$2" ;;
+      extract) timed "$SEA_PACK" extract "$bbin" "$2" ;;
+      cold) mapfile -t envargs < <(app_env "$2" big); timed "${envargs[@]}" "$bbin" ;;
+    esac
+  }
+  log "big files: one untimed run per method (warms the cache, checks the round trip)"
+  for m in "${bmethods[@]}"; do
+    big_run "$m" "$bu/check-$m" || { log_tail; die "big files: '$m' failed"; }
+    case "$m" in
+      cold) t=$(cache_entry "$bu/check-$m") && t=$(dirname "$(dirname "$t")") ;;
+      *) t=$bu/check-$m ;;
+    esac
+    if [ -n "$t" ] && [ "$(json_get "$(tree_hash "$t")" sha256)" = "$bsha" ]; then brec "roundtrip_$m" identical; else brec "roundtrip_$m" differs; fi
+  done
+  brec loadavg "$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo '?')"
+  log "big files: $BIG_REPS interleaved repetitions of: ${bmethods[*]}"
+  for ((rep = 0; rep < BIG_REPS; rep++)); do
+    n=${#bmethods[@]}
+    for ((k = 0; k < n; k++)); do
+      m=${bmethods[$(((k + rep) % n))]}
+      sleep 0.5
+      big_run "$m" "$bu/$m-$rep" || { log_tail; die "big files: '$m' failed"; }
+      brec "${m}_s" "$T_SEC"
+      brec "${m}_rss_kb" "$T_RSS_KB"
+      log "  big rep $((rep + 1))/$BIG_REPS $m: ${T_SEC}s, ${T_RSS_KB} KB"
+    done
+  done
+  python3 - "$braw" >"$BENCH_DIR/bigfile.txt" <<'PY'
+import json, sys
+raw = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition(" ")
+    raw.setdefault(k, []).append(v)
+def med(k):
+    xs = sorted(float(x) for x in raw.get(k, []))
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2 if xs else None
+tree = json.loads(raw["tree"][0])
+print(f"Big files ({raw['date'][0]}, scale {raw['scale'][0]} %): {tree['bytes'] / 2**20:.1f} MiB in {tree['files']} files; load {raw['loadavg'][0]}")
+print("| measurement | sea | reference | ratio | target | verdict |")
+print("| --- | --- | --- | --- | --- | --- |")
+p, z = int(raw["payload_bytes"][0]), int(raw["zstd19_bytes"][0])
+print(f"| payload size | {p / 2**20:.2f} MiB | tar \\| zstd -19 -T0: {z / 2**20:.2f} MiB | {p / z:.3f}x | <= 1.01x | {'PASS' if p / z <= 1.01 else 'FAIL'} |")
+print(f"| pack time | {float(raw['pack_seconds'][0]):.1f} s | | | | |")
+tar = med("tar_s")
+for m, label in (("cold", "cold start of the packed binary"), ("extract", "sea-pack extract")):
+    t = med(f"{m}_s")
+    if t is None:
+        continue
+    rss = max(int(x) for x in raw[f"{m}_rss_kb"]) / 1024
+    ok = t / tar <= 0.8
+    print(f"| {label} (median of {len(raw[m + '_s'])}) | {t:.3f} s | tar -I zstd -xf: {tar:.3f} s | {t / tar:.2f}x | <= 0.8x | {'PASS' if ok else 'FAIL'} |")
+    print(f"| {label}, peak RSS (max) | {rss:.1f} MiB | tar + zstd: {max(int(x) for x in raw['tar_rss_kb']) / 1024:.1f} MiB | | <= 32 MB | {'PASS' if rss * 2**20 <= 32e6 else 'FAIL'} |")
+for m in ("tar", "cold", "extract"):
+    if f"roundtrip_{m}" in raw:
+        print(f"round trip {m}: {raw['roundtrip_' + m][0]}")
+PY
+  cat "$BENCH_DIR/bigfile.txt"
+}
+
+if [ "$ONLY" = bigfile ]; then
+  bigfile_section
+  grep -q FAIL "$BENCH_DIR/bigfile.txt" && [ "$STRICT" = 1 ] && exit 1
+  exit 0
+fi
 
 # ------------------------------------------------------------------------------ 1. the tree
 TREE="$W/tree"
@@ -393,12 +509,16 @@ for n in $WARM_SIZES; do
   done
 done
 
+bigfile_section >&2
+
 # ------------------------------------------------------------------------------ report
 log "done measuring"
 st=0
 python3 "$LIB" report "$RAW" "$BENCH_DIR/results.json" >"$BENCH_DIR/results.txt" || st=$?
 [ "$st" -le 1 ] || die "report failed"
 cat "$BENCH_DIR/results.txt"
-log "results: $BENCH_DIR/results.json, $BENCH_DIR/results.txt"
-if [ "$STRICT" = 1 ] && [ "$st" != 0 ]; then exit 1; fi
+echo
+cat "$BENCH_DIR/bigfile.txt"
+log "results: $BENCH_DIR/results.json, $BENCH_DIR/results.txt, $BENCH_DIR/bigfile.txt"
+if [ "$STRICT" = 1 ] && { [ "$st" != 0 ] || grep -q FAIL "$BENCH_DIR/bigfile.txt"; }; then exit 1; fi
 exit 0

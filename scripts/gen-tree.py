@@ -3,6 +3,7 @@
 
     gen-tree.py tree OUT [--size-mb 200] [--seed 1]   a node_modules-like app tree
     gen-tree.py flat OUT --files N [--seed 1]         N small files (warm-start payloads)
+    gen-tree.py bigtree OUT [--scale 100] [--seed 1]  ~250 files, a few of them large (a bundled runtime)
     gen-tree.py hash DIR [--exclude-prefix P]...      digest of a tree (JSON on stdout)
 
 Same arguments -> byte-identical tree (contents, modes, symlinks), on any machine: only Python's
@@ -21,6 +22,11 @@ What `tree` makes, and why it looks like this: the benchmark compares a packer a
     executables that compress about 2-3x;
   * bin/*.js CLIs (0755) with node_modules/.bin/* relative symlinks, and bin/noop
     (`#!/bin/sh` / `exit 0`, the trivial entry the benchmark runs).
+What `bigtree` makes: an app that ships its own runtime, where a few large files hold most of the
+bytes (the case where one decoding thread is the bottleneck): runtime/bin/node, a 120 MB
+native-code-like executable (compresses ~2.5-3x, like a real node binary), a 40 MB native addon, a
+30 MB ICU-like data file (native-like), a 20 MB JS bundle, a 12 MB JSON table, and ~240 small
+files (a few packages of JS, bin/noop). `--scale P` scales every size to P percent (quick runs).
 Timestamps are left alone (the packer and tar --mtime=@0 normalise them).
 """
 
@@ -552,6 +558,29 @@ def gen_tree(out, size_mb, seed):
     return w
 
 
+def gen_bigtree(out, scale, seed):
+    """~250 files, most of the bytes in a few large ones (see the module docs)."""
+    vocab = Vocab(seed)
+    w = Writer(out)
+    rng = sub_rng(seed, "bigtree")
+    mb = 1024 * 1024 * scale // 100
+    w.file("bin/noop", "#!/bin/sh\nexit 0\n", 0o755)
+    w.file("package.json", json.dumps({"name": "big-app", "version": "1.0.0", "private": True,
+                                       "bin": {"big-app": "bin/noop"}}, indent=2) + "\n")
+    native_like(w, seed, "runtime/bin/node", 120 * mb, 0o755)
+    native_like(w, seed, "runtime/lib/node_modules/sharp/build/sharp.node", 40 * mb, 0o755)
+    native_like(w, seed, "runtime/share/icu/icudt74l.dat", 30 * mb, 0o644)
+    big_bundle(w, seed, vocab, "app/dist/index.js", 20 * mb)
+    big_json(w, seed, vocab, "app/data/table.json", 12 * mb)
+    i = 0
+    while w.files < 248:
+        name = package_name(rng, vocab)
+        make_package(w, seed, vocab, i, f"app/node_modules/{name}-{i}", f"{name}-{i}", [])
+        i += 1
+    w.fix_dir_modes()
+    return w
+
+
 def gen_flat(out, files, seed):
     """`files` small files (100-1000 bytes) in nested dirs, ~100 per dir."""
     rng = sub_rng(seed, "flat", files)
@@ -622,6 +651,10 @@ def main():
     f.add_argument("out")
     f.add_argument("--files", type=int, required=True)
     f.add_argument("--seed", type=int, default=1)
+    b = sub.add_parser("bigtree")
+    b.add_argument("out")
+    b.add_argument("--scale", type=int, default=100)
+    b.add_argument("--seed", type=int, default=1)
     h = sub.add_parser("hash")
     h.add_argument("dir")
     h.add_argument("--exclude-prefix", action="append", default=[], help="skip top-level names starting with this (e.g. .sea)")
@@ -633,7 +666,12 @@ def main():
         sys.exit(f"gen-tree.py: {a.out} already exists; give a fresh path")
     os.makedirs(a.out, mode=0o755)
     os.chmod(a.out, 0o755)
-    w = gen_tree(a.out, a.size_mb, a.seed) if a.cmd == "tree" else gen_flat(a.out, a.files, a.seed)
+    if a.cmd == "tree":
+        w = gen_tree(a.out, a.size_mb, a.seed)
+    elif a.cmd == "bigtree":
+        w = gen_bigtree(a.out, a.scale, a.seed)
+    else:
+        w = gen_flat(a.out, a.files, a.seed)
     print(json.dumps({"files": w.files, "symlinks": w.links, "dirs": len(w.made_dirs), "bytes": w.bytes}))
 
 

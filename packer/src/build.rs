@@ -27,7 +27,7 @@ use semver::Version;
 use crate::cli::BuildArgs;
 use crate::input::{self, Kind, Prepared};
 use crate::output::{AtomicFile, Replace};
-use crate::progress::Progress;
+use crate::progress::{self, Stages};
 use crate::sign::{self, SigningKey};
 use crate::stub::{self, Stub};
 
@@ -48,7 +48,10 @@ pub(crate) fn run(args: &BuildArgs, out: &mut dyn Write) -> Result<()> {
     check_output(args, &plan)?;
     let prepared = input::prepare(&args.input, plan.kind, args.strip_components)?;
     check_entry(&args.input, plan.kind, prepared.root(), &plan.spec.entry)?;
-    let manifest = write(&args.output, &plan, &prepared)?;
+    for warning in crate::interpreter::warnings(prepared.root(), &plan.spec.entry, &plan.spec.args) {
+        eprintln!("sea-pack: warning: {warning}");
+    }
+    let manifest = write(&args.output, &plan, &prepared, args.quiet)?;
     let size = fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     writeln!(
         out,
@@ -309,22 +312,37 @@ fn is_executable(_meta: &fs::Metadata) -> bool {
 }
 
 /// Writes stub and package to a temporary file beside `out`, then renames it into place.
-fn write(out: &Path, plan: &Plan, prepared: &Prepared) -> Result<Manifest> {
+fn write(out: &Path, plan: &Plan, prepared: &Prepared, quiet: bool) -> Result<Manifest> {
     let dir = crate::output::parent_dir(out);
     fs::create_dir_all(dir).with_context(|| format!("could not create the output directory {}", dir.display()))?;
     let mut file = AtomicFile::create(out)?;
     file.writer().write_all(plan.placement.head()).with_context(|| format!("could not write {}", out.display()))?;
-    let size = prepared.size.or_else(|| input::dir_size_for_progress(prepared.root())).unwrap_or(0);
-    let bar = Progress::bytes("packing", size);
-    let progress = |done: u64| bar.set(done);
-    let options = PackOptions { compression: plan.compression, progress: Some(&progress), ..PackOptions::default() };
+    let (files, walked) = progress::tree_stats(prepared.root());
+    let size = prepared.size.unwrap_or(walked);
+    let stages = Stages::new(quiet, size);
+    stages.stage("reading", &format!("packing: reading tree ({files} files, {:.1} MB)", size as f64 / 1e6));
+    let options = PackOptions { compression: plan.compression, ..PackOptions::default() };
+    stages.stage(
+        "compressing",
+        &format!("compressing {:.1} MB ({}, {} threads)", size as f64 / 1e6, plan.compression, options.threads),
+    );
+    let progress = |done: u64| {
+        stages.set(done);
+        if done == size {
+            stages.stage("writing", &format!("writing {}", out.display()));
+        }
+    };
+    let options = PackOptions { progress: Some(&progress), ..options };
     let signer = plan.signer.as_ref().map(|key| move |bytes: &[u8]| sign_manifest(key, bytes));
     let signer_ref = signer.as_ref().map(|f| f as &dyn Fn(&[u8]) -> Result<String, String>);
     let manifest = write_package(file.writer(), prepared.root(), &plan.spec, &options, signer_ref)
         .with_context(|| format!("could not build {}", out.display()))?;
-    bar.finish();
+    if size == 0 {
+        stages.stage("writing", &format!("writing {}", out.display()));
+    }
     crate::container::finish(&plan.placement, file.flushed_file()?, out)?;
     file.commit(0o755, Replace::Yes)?;
+    stages.done();
     Ok(manifest)
 }
 

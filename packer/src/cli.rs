@@ -138,6 +138,10 @@ pub(crate) struct BuildArgs {
     /// Where to write the packed executable (atomically, mode 0755), e.g. `-o dist/hello`.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: PathBuf,
+    /// Print no progress (a bar on a terminal, else one line per stage for inputs of 32 MB or
+    /// more), e.g. `--quiet` in scripts; warnings and errors are still printed.
+    #[arg(short = 'q', long)]
+    pub(crate) quiet: bool,
 }
 
 /// `sea-pack inspect`.

@@ -30,7 +30,7 @@ use sea_payload::Codec;
 use sea_payload::codec::{Decoder, ZSTD_WINDOW_LOG_MAX_INPUT};
 use sea_payload::unpack::{self, UnpackOptions};
 
-use crate::progress::{self, Progress};
+use crate::progress::Progress;
 
 /// What kind of input was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,11 +171,6 @@ fn unknown_format(path: &Path, head: &[u8]) -> anyhow::Error {
         "expected a directory or a .tar, .tar.gz/.tgz or .tar.zst archive"
     };
     anyhow::anyhow!("cannot use {} as input: {hint}", path.display())
-}
-
-/// Whether a bar is worth a pre-walk of a directory input (only when one could be shown).
-pub(crate) fn dir_size_for_progress(root: &Path) -> Option<u64> {
-    progress::wanted().then(|| progress::tree_size(root))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod duration;
 mod extract;
 mod input;
 mod inspect;
+mod interpreter;
 mod keygen;
 mod output;
 mod progress;

@@ -152,7 +152,7 @@ impl<W: Write> Encoder<W> {
 }
 
 /// zstd's own window for a level on a large input, so that low levels keep their small window.
-fn window_log_for_level(level: i32) -> u32 {
+pub(crate) fn window_log_for_level(level: i32) -> u32 {
     match level {
         ..=1 => 19,
         2 => 20,

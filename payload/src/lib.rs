@@ -26,6 +26,7 @@
 
 pub mod digest;
 pub mod feed;
+pub mod frames;
 pub mod index;
 pub mod links;
 pub mod manifest;

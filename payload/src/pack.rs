@@ -8,8 +8,13 @@
 //! through the compressor into the output while each file's SHA-256 is computed for the
 //! [index](crate::index), in one pass, without temporary files.
 //!
+//! With zstd, the content of every file of at least [`frames::FRAME_FILE_MIN`] bytes goes into
+//! data frames of its own, compressed in parallel, so that the launcher can decode large files in
+//! parallel too ([`crate::frames`]); the tar bytes are the same as without frames.
+//!
 //! The same tree, compression and metadata therefore give byte-identical output on any machine
-//! (zstd's output does not depend on its worker count; see [`crate::codec`]).
+//! (zstd's output does not depend on its worker count; see [`crate::codec`]; data frames are
+//! compressed each in zstd's single-threaded mode, whatever the number of threads).
 //!
 //! # What is refused
 //! Devices, FIFOs and sockets; names that are not UTF-8 or that [`paths::normalize`] refuses;
@@ -23,8 +28,9 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
-use crate::codec::{Compression, Encoder};
+use crate::codec::{Codec, Compression, Encoder};
 use crate::digest::{self, HashingReader, HashingWriter, Sha256Bytes};
+use crate::frames::{self, FramedWriter};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
 use crate::manifest::{self, FileCheck, MANIFEST_FORMAT, Manifest, Naming, SectionDigest, UpdateSettings};
@@ -215,25 +221,66 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
 pub fn pack_dir(root: &Path, out: impl Write, options: &PackOptions<'_>) -> Result<Packed, PackError> {
     let sources = walk(root)?;
     let hashing = HashingWriter::new(out);
-    let encoder = Encoder::new(options.compression, hashing, options.threads).map_err(PackError::Write)?;
-    let mut builder = tar::Builder::new(encoder);
+    let sink = match options.compression.codec {
+        Codec::Zstd => Sink::Framed(FramedWriter::new(options.compression, options.threads, hashing)),
+        Codec::Gzip => {
+            Sink::Plain(Encoder::new(options.compression, hashing, options.threads).map_err(PackError::Write)?)
+        }
+    };
+    let mut builder = tar::Builder::new(sink);
     let mut index = Index::default();
     let mut read_total = 0u64;
     for source in &sources {
-        let entry = append(&mut builder, source)?;
+        let before = read_total;
+        let mut report = |done: u64| {
+            if let Some(progress) = options.progress {
+                progress(before + done);
+            }
+        };
+        let entry = append(&mut builder, source, &mut report)?;
         read_total += entry.size;
         if let Some(progress) = options.progress {
             progress(read_total);
         }
         index.entries.push(entry);
     }
-    let encoder = builder.into_inner().map_err(PackError::Write)?;
-    let hashing = encoder.finish().map_err(PackError::Write)?;
+    let sink = builder.into_inner().map_err(PackError::Write)?;
+    let hashing = match sink {
+        Sink::Framed(framed) => framed.finish(),
+        Sink::Plain(encoder) => encoder.finish(),
+    }
+    .map_err(PackError::Write)?;
     let (payload_sha256, payload_len, _) = hashing.finish();
     Ok(Packed { index, payload_len, payload_sha256 })
 }
 
-fn append<W: Write>(builder: &mut tar::Builder<W>, source: &Source) -> Result<IndexEntry, PackError> {
+/// Where the tar stream goes: framed zstd, or one gzip stream.
+enum Sink<W: Write> {
+    Framed(FramedWriter<W>),
+    Plain(Encoder<W>),
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Framed(w) => w.write(buf),
+            Sink::Plain(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Framed(w) => w.flush(),
+            Sink::Plain(w) => w.flush(),
+        }
+    }
+}
+
+fn append<W: Write>(
+    builder: &mut tar::Builder<Sink<W>>,
+    source: &Source,
+    progress: &mut dyn FnMut(u64),
+) -> Result<IndexEntry, PackError> {
     let rel = source.rel.as_str();
     let mut entry =
         IndexEntry { path: rel.to_owned(), kind: source.kind, size: 0, exec: false, sha256: None, target: None };
@@ -254,7 +301,25 @@ fn append<W: Write>(builder: &mut tar::Builder<W>, source: &Source) -> Result<In
             let mut reader = HashingReader::new(file.take(source.size));
             let mode = if source.exec { 0o755 } else { 0o644 };
             let mut h = header(tar::EntryType::Regular, mode, source.size);
-            builder.append_data(&mut h, rel, &mut reader).map_err(|e| write_or_read(e, &source.full))?;
+            let big = source.size >= frames::FRAME_FILE_MIN && matches!(builder.get_ref(), Sink::Framed(_));
+            if big {
+                // The header (and any long-name entry) through tar, with no content: `append`
+                // copies what the reader gives, here nothing, and pads nothing. Then the content
+                // as data frames and the padding, as `append_data` would have written them.
+                builder.append_data(&mut h, rel, io::empty()).map_err(PackError::Write)?;
+                if let Sink::Framed(sink) = builder.get_mut() {
+                    let copied = sink
+                        .write_data(&mut reader, source.size, progress)
+                        .map_err(|e| write_or_read(e, &source.full))?;
+                    if copied != source.size {
+                        return Err(PackError::Changed { path: source.full.clone() });
+                    }
+                    let pad = (512 - source.size % 512) % 512;
+                    sink.write_all(&[0u8; 512][..pad as usize]).map_err(PackError::Write)?;
+                }
+            } else {
+                builder.append_data(&mut h, rel, &mut reader).map_err(|e| write_or_read(e, &source.full))?;
+            }
             let (sha, count) = reader.finish();
             if count != source.size {
                 return Err(PackError::Changed { path: source.full.clone() });

@@ -16,9 +16,10 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::codec::{Decoder, ZSTD_WINDOW_LOG_MAX};
+use crate::codec::{Codec, Decoder, ZSTD_WINDOW_LOG_MAX};
 use crate::container::{self, ContainerError};
 use crate::digest::{self, HashingReader};
+use crate::frames;
 use crate::index::Index;
 use crate::manifest::{Manifest, ManifestError};
 use crate::section::{SectionReader, read_exact_at};
@@ -349,11 +350,33 @@ impl Package {
             max_entries: options.max_entries.min(self.manifest.entries),
             ..*options
         };
-        let codec = Some(self.manifest.compression.codec);
-        let summary = {
-            let decoder = Decoder::new(codec, io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
-                .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
-            unpack::unpack(decoder, dest, &options)
+        let codec = self.manifest.compression.codec;
+        let frames = match codec {
+            Codec::Zstd => frames::read_table(&self.file, &self.layout.payload, frames_limit(&options))
+                .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?,
+            Codec::Gzip => None,
+        };
+        let summary = match &frames {
+            Some(frames) => {
+                // The digest is computed by a thread of its own, reading the payload in order
+                // while the frames are decoded; it is compared below, before anything else.
+                let (summary, hashed) = std::thread::scope(|scope| {
+                    let hasher = scope.spawn(|| io::copy(&mut hashing, &mut io::sink()));
+                    let summary = unpack::unpack_frames(&self.file, self.layout.payload.start, frames, dest, &options);
+                    (summary, hasher.join())
+                });
+                match hashed {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(self.error(PackageErrorKind::Io(e))),
+                    Err(_) => return Err(self.error(PackageErrorKind::Io(io::Error::other("hashing thread failed")))),
+                }
+                summary
+            }
+            None => {
+                let decoder = Decoder::new(Some(codec), io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
+                    .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
+                unpack::unpack(decoder, dest, &options)
+            }
         };
         // The payload digest decides first: a corrupt payload reports as corrupt, whatever the
         // unpacker tripped over.
@@ -378,6 +401,14 @@ fn read_tail(file: &File, end: u64) -> Result<(Vec<u8>, u64), PackageErrorKind> 
     let mut tail = vec![0u8; tail_len as usize];
     read_exact_at(file, &mut tail, tail_start).map_err(PackageErrorKind::Io)?;
     Ok((tail, tail_start))
+}
+
+/// The most a frame table may decode to: the files and the tar overhead the unpacker allows.
+fn frames_limit(options: &UnpackOptions<'_>) -> u64 {
+    options
+        .max_bytes
+        .saturating_add(options.max_entries.saturating_mul(unpack::PER_ENTRY_OVERHEAD))
+        .saturating_add(1024 * 1024)
 }
 
 fn slice_or_read(

@@ -6,7 +6,9 @@
 //! the time goes into creating files in the kernel, not into decompression, so overlapping file
 //! creation with decoding (and with each other) is what beats `tar -I zstd -xf`. Files above
 //! [`DIRECT_WRITE_THRESHOLD`] are streamed by the calling thread, and the bytes held for writers
-//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload.
+//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload. A payload of
+//! several frames ([`unpack_frames`]) has its large files decoded in parallel instead, straight
+//! into the file (`parallel`).
 //!
 //! # What is refused (never skipped)
 //! Absolute paths, `..`, control characters and backslashes ([`paths`]); devices, FIFOs, sparse
@@ -28,13 +30,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex};
 
 use crate::links::{self, LinkError};
+
+mod parallel;
 use crate::paths::{self, PathError};
 
 /// Files larger than this are written by the decoding thread itself, streaming.
@@ -43,7 +47,7 @@ pub const DIRECT_WRITE_THRESHOLD: u64 = 1024 * 1024;
 pub const IN_FLIGHT_LIMIT: u64 = 8 * 1024 * 1024;
 /// Tar overhead allowed per entry when bounding the decompressed stream (headers, long names,
 /// PAX records, padding).
-const PER_ENTRY_OVERHEAD: u64 = 8 * 1024;
+pub(crate) const PER_ENTRY_OVERHEAD: u64 = 8 * 1024;
 
 /// How much durability to buy before returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -192,6 +196,32 @@ fn refused(path: impl Into<String>, reason: impl Into<Refusal>) -> UnpackError {
 /// On error, `dest` holds a partial tree: callers unpack into a temporary directory and remove
 /// it on failure (the launcher and packer both do).
 pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, UnpackError> {
+    unpack_with(Skipping { inner: input, pos: 0 }, dest, options, None)
+}
+
+/// Unpacks a payload of several frames ([`crate::frames`]), decoding large files in parallel.
+///
+/// `package` is the file the payload is in, at `payload_start`, which frames are read from;
+/// `frames` is its checked table. The caller verifies the payload's digest (this reads only what
+/// it decodes). The same checks as [`unpack`] apply, and the same caveat on error.
+pub fn unpack_frames(
+    package: &File,
+    payload_start: u64,
+    frames: &[crate::frames::Frame],
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+) -> Result<UnpackSummary, UnpackError> {
+    let ctx = parallel::Frames::new(frames, package, payload_start).map_err(UnpackError::Corrupt)?;
+    let stream = parallel::FramedStream::new(&ctx);
+    unpack_with(stream, dest, options, Some(&ctx))
+}
+
+fn unpack_with<R: Read + Seek>(
+    input: R,
+    dest: &Path,
+    options: &UnpackOptions<'_>,
+    frames: Option<&parallel::Frames<'_>>,
+) -> Result<UnpackSummary, UnpackError> {
     let stream_limit = options
         .max_bytes
         .saturating_add(options.max_entries.saturating_mul(PER_ENTRY_OVERHEAD))
@@ -207,9 +237,21 @@ pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Res
         for _ in 0..writers {
             scope.spawn(|| writer_loop(&receiver, &shared, options.durability));
         }
-        let mut state = State::new(dest, options, &shared, sender);
+        if let Some(ctx) = frames {
+            let (queue, package, shared) = (&ctx.queue, ctx.package, &shared);
+            for _ in 0..ctx.decoders() {
+                scope.spawn(move || parallel::decode_loop(queue, package, shared, options.durability));
+            }
+        }
+        let mut state = State::new(dest, options, &shared, sender, frames);
         let walked = state.walk(&mut archive);
+        if walked.is_err() {
+            shared.failed.store(true, Ordering::SeqCst);
+        }
         let deferred = state.finish_files();
+        if let Some(ctx) = frames {
+            ctx.queue.close();
+        }
         walked.map(|()| deferred)
     });
     let deferred = result?;
@@ -373,6 +415,7 @@ fn make_symlink(target: &str, path: &Path) -> io::Result<()> {
 
 /// The decoding thread's view of the tree being built.
 struct State<'a> {
+    frames: Option<&'a parallel::Frames<'a>>,
     dest: &'a Path,
     options: &'a UnpackOptions<'a>,
     shared: &'a Shared,
@@ -384,8 +427,15 @@ struct State<'a> {
 }
 
 impl<'a> State<'a> {
-    fn new(dest: &'a Path, options: &'a UnpackOptions<'a>, shared: &'a Shared, sender: SyncSender<Job>) -> Self {
+    fn new(
+        dest: &'a Path,
+        options: &'a UnpackOptions<'a>,
+        shared: &'a Shared,
+        sender: SyncSender<Job>,
+        frames: Option<&'a parallel::Frames<'a>>,
+    ) -> Self {
         Self {
+            frames,
             dest,
             options,
             shared,
@@ -397,8 +447,9 @@ impl<'a> State<'a> {
         }
     }
 
-    fn walk<R: Read>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), UnpackError> {
-        let entries = archive.entries().map_err(|e| self.stream_error(e))?;
+    fn walk<R: Read + Seek>(&mut self, archive: &mut tar::Archive<R>) -> Result<(), UnpackError> {
+        // With seeking, content the walk does not read (a claimed file's) is skipped, not read.
+        let entries = archive.entries_with_seek().map_err(|e| self.stream_error(e))?;
         for entry in entries {
             let entry = entry.map_err(|e| self.stream_error(e))?;
             if self.shared.failed.load(Ordering::SeqCst) {
@@ -455,7 +506,8 @@ impl<'a> State<'a> {
             tar::EntryType::Directory => self.directory(&path),
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                self.regular(&path, mode & 0o111 != 0, size, &mut entry)
+                let pos = entry.raw_file_position();
+                self.regular(&path, mode & 0o111 != 0, size, pos, &mut entry)
             }
             tar::EntryType::Symlink => {
                 let target = link_target(&entry, &path)?;
@@ -535,7 +587,14 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    fn regular(&mut self, path: &str, exec: bool, size: u64, content: &mut impl Read) -> Result<(), UnpackError> {
+    fn regular(
+        &mut self,
+        path: &str,
+        exec: bool,
+        size: u64,
+        pos: u64,
+        content: &mut impl Read,
+    ) -> Result<(), UnpackError> {
         if self.taken(path) {
             return Err(refused(path, Refusal::Duplicate));
         }
@@ -543,6 +602,12 @@ impl<'a> State<'a> {
         self.ensure_parent(path)?;
         self.files.insert(path.to_owned());
         let full = self.dest.join(path);
+        if size > DIRECT_WRITE_THRESHOLD
+            && let Some(frames) = self.frames
+            && frames.write_file(self.shared, self.options.durability, &full, exec, pos, size)?
+        {
+            return Ok(());
+        }
         if size > DIRECT_WRITE_THRESHOLD {
             return self.write_direct(full, exec, size, content);
         }
@@ -669,6 +734,47 @@ impl<R: Read> Read for LimitReader<R> {
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for LimitReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if let SeekFrom::Current(delta) = to {
+            let delta = u64::try_from(delta).map_err(|_| io::Error::other("the archive stream seeks forward only"))?;
+            if delta > self.left {
+                return Err(io::Error::other(StreamLimit(self.limit)));
+            }
+            self.left -= delta;
+        }
+        self.inner.seek(to)
+    }
+}
+
+/// A stream that "seeks" forward by reading (the plain, sequential input).
+struct Skipping<R> {
+    inner: R,
+    pos: u64,
+}
+
+impl<R: Read> Read for Skipping<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Seek for Skipping<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let SeekFrom::Current(delta) = to else {
+            return Err(io::Error::other("the archive stream seeks forward only"));
+        };
+        let delta = u64::try_from(delta).map_err(|_| io::Error::other("the archive stream seeks forward only"))?;
+        let copied = io::copy(&mut self.by_ref().take(delta), &mut io::sink())?;
+        if copied != delta {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF during skip"));
+        }
+        Ok(self.pos)
     }
 }
 

@@ -720,3 +720,118 @@ fn bad_naming_flags_are_build_errors() {
     assert_eq!(json["naming"]["home_name"], ".demo");
     assert_eq!(json["naming"]["cache_name"], "demo");
 }
+
+/// Compressible, non-trivial bytes (xorshift over a small alphabet), `len` of them.
+fn pseudo_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b"0123456789abcdef"[(state % 16) as usize]
+        })
+        .collect()
+}
+
+/// An app whose 36 MiB runtime becomes two data frames.
+fn big_app(sb: &Sandbox) -> PathBuf {
+    let app = sb.app("big").exec("bin/run", "#!/bin/sh\necho ran\n").file("lib/small.js", "module.exports = 1;\n");
+    let root = app.path().to_owned();
+    fs::write(root.join("bin/runtime"), pseudo_bytes(36 * 1024 * 1024 + 7, 3)).unwrap();
+    set_mode(&root.join("bin/runtime"), 0o755);
+    root
+}
+
+#[test]
+fn a_multi_frame_package_cold_starts_and_a_corrupt_frame_leaves_no_tree() {
+    use sea_payload::frames::{self, FrameKind};
+    let sb = Sandbox::new();
+    let app = big_app(&sb);
+    let bin = sb.pack(&app, "big", "1.0.0", "bin/run", &["--compression", "zstd:1"]);
+    let package = sea_payload::Package::open(&bin).unwrap();
+    let table = frames::read_table(package.file(), &package.layout().payload, u64::MAX).unwrap().expect("frames");
+    let data: Vec<_> = table.iter().filter(|f| f.kind == FrameKind::Data).copied().collect();
+    assert_eq!(data.len(), 2, "{table:?}");
+    let payload_start = package.layout().payload.start;
+    drop(package);
+
+    let out = run(&mut sb.cmd(&bin));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "ran\n");
+    let tree = sea_tests::layout::pkg_dir(&sb.cache("big")).join(sea_tests::layout::tree_id(&bin));
+    sea_tests::layout::tree_matches(&bin, &tree).unwrap();
+    assert_eq!(fs::read(tree.join("bin/runtime")).unwrap(), fs::read(app.join("bin/runtime")).unwrap());
+    let verify = sea_pack(&sb, &["verify"], &bin);
+    assert!(verify.status.success(), "{}", text(&verify).1);
+
+    // A flipped byte in the last data frame: refused, and nothing is left in the cache.
+    let mut bytes = fs::read(&bin).unwrap();
+    let last = data[1];
+    bytes[(payload_start + last.c_off + last.c_len / 2) as usize] ^= 0x20;
+    let bad = sb.path("bin/bad");
+    fs::write(&bad, &bytes).unwrap();
+    set_mode(&bad, 0o755);
+    let sb2 = Sandbox::new();
+    let out = run(&mut sb2.cmd(&bad));
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(65), "{stderr}");
+    assert!(stderr.contains("payload checksum mismatch"), "{stderr}");
+    let pkg = sea_tests::layout::pkg_dir(&sb2.cache("big"));
+    let left: Vec<String> = sea_tests::layout::names(&pkg).into_iter().filter(|n| !n.ends_with(".lock")).collect();
+    assert_eq!(left, Vec::<String>::new(), "no tree, complete or partial");
+    let dest = sb.path("extracted");
+    let out = extract(&sb, &bad, &dest);
+    assert_clean_error(&out, "extract of a corrupt frame");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn build_warns_about_an_interpreter_and_dependencies_outside_the_tree() {
+    let sb = Sandbox::new();
+    let app = sb
+        .app("node-app")
+        .exec("app/index.js", "#!/usr/bin/env node\nconsole.log('hi')\n")
+        .file("app/package.json", r#"{"name":"x","version":"1.0.0","dependencies":{"chalk":"^5"}}"#);
+    let out = build(&sb, app.path(), "app/index.js", &[], &sb.path("node-app"));
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("sea-pack: warning: --entry app/index.js is a script for 'node'")
+            && stderr.contains("--entry runtime/bin/node --arg {pkg_dir}/app/index.js"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("chalk") && stderr.contains("npm ci --omit=dev") && stderr.contains("ERR_MODULE_NOT_FOUND"),
+        "{stderr}"
+    );
+    // A shell script entry and installed dependencies: no warning.
+    let app = sb
+        .app("sh-app")
+        .exec("bin/run", "#!/bin/sh\nexit 0\n")
+        .file("package.json", r#"{"dependencies":{"chalk":"^5"}}"#)
+        .file("node_modules/chalk/index.js", "");
+    let out = build(&sb, app.path(), "bin/run", &[], &sb.path("sh-app"));
+    let (_, stderr) = text(&out);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn long_builds_print_a_line_per_stage_unless_quiet() {
+    let sb = Sandbox::new();
+    let app = big_app(&sb);
+    let out = build(&sb, &app, "bin/run", &["--compression", "zstd:1"], &sb.path("staged"));
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines[0].starts_with("sea-pack: packing: reading tree (3 files, 37.7 MB)"), "{stderr}");
+    assert!(lines[1].starts_with("sea-pack: compressing 37.7 MB (zstd:1"), "{stderr}");
+    assert!(lines[2].starts_with("sea-pack: writing "), "{stderr}");
+    assert!(lines[3].starts_with("sea-pack: done in ") && lines[3].ends_with(" s"), "{stderr}");
+    assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "no control characters off a terminal");
+    let out = build(&sb, &app, "bin/run", &["--compression", "zstd:1", "--quiet"], &sb.path("quiet"));
+    let (_, stderr) = text(&out);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}");
+}
