@@ -195,11 +195,12 @@ fn refresh(ctx: &Run, out: &mut dyn Write) -> Result<()> {
     write_feed(&feed_path, &mut feed, ctx)?;
     writeln!(
         out,
-        "refreshed {} (sequence {} -> {}, {} releases unchanged) and its signature",
+        "refreshed {} (sequence {} -> {}, {} release{} unchanged) and its signature",
         feed_path.display(),
         before.map_or_else(|| "none".to_owned(), |n| n.to_string()),
         feed.sequence.unwrap_or_default(),
-        feed.releases.len()
+        feed.releases.len(),
+        if feed.releases.len() == 1 { "" } else { "s" }
     )?;
     print_expiry(&feed, ctx, out)
 }

@@ -201,7 +201,15 @@ pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError>
 /// The background check: at most once per [`CHECK_PERIOD`], silent (logs only), skipped when
 /// another update runs.
 pub(crate) fn background(app: &App) {
-    let Ok(updater) = Updater::new(app, false) else { return };
+    let updater = match Updater::new(app, false) {
+        Ok(updater) => updater,
+        Err(UpdateError::Disabled { .. } | UpdateError::NotConfigured) => return,
+        // A bad `<PREFIX>_UPDATE_URL`, an insecure baked-in feed: said, not acted on.
+        Err(e) => {
+            tracing::warn!(error = %e, "background update check skipped");
+            return;
+        }
+    };
     let state = UpdateState::load(&app.dirs.home);
     let now = now_secs();
     if state.last_check.is_some_and(|t| now.saturating_sub(t) < CHECK_PERIOD.as_secs()) {
