@@ -86,6 +86,10 @@ fn assert_refused(w: &Feed, out: &Output, needle: &str, v1: &Path) -> String {
 #[test]
 fn an_expired_feed_is_refused_with_its_date_until_the_publisher_refreshes_it() {
     let w = Feed::new("hello");
+    let slow = w.sb.app("hello-slow").exec("bin/app", "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\nsleep 3\n");
+    let packed = w.pack(slow.path(), "1.0.0");
+    let slow = w.sb.path("bin/hello-slow");
+    fs::rename(&packed, &slow).expect("rename");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     let printed = release(&w, &[&v2], &["--expires", "2s"]);
@@ -97,6 +101,13 @@ fn an_expired_feed_is_refused_with_its_date_until_the_publisher_refreshes_it() {
     assert_eq!(feed["sequence"], 1);
     let expires = feed["expires"].as_u64().expect("a signed expiry");
     std::thread::sleep(Duration::from_millis(2500));
+    // The background check, while the app runs, logs the expiry; the app runs as before.
+    let out = run(w.sb.cmd(&slow).env("HELLO_LOG", "warn").env("HELLO_UPDATE_TIMEOUT", "10"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "hello 1.0.0");
+    assert!(stderr.contains("background update check failed") && stderr.contains("expired on"), "{stderr}");
+    fs::remove_file(w.sb.app_home("hello").join("update.json")).expect("forget the day's check");
     let out = w.update(&v1);
     let stderr = assert_refused(&w, &out, "expired on ", &v1);
     let date = sea_payload::time::utc_date(expires);
