@@ -266,12 +266,14 @@ impl<'a> Updater<'a> {
         let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
             return Err(UpdateError::NotConfigured);
         };
-        feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
         // A mirror replaces the URL only; the keys, the channel and every check stay.
         let feed_url = match app.process.app_var(&app.vars, vars::UPDATE_URL) {
             Some(raw) => vars::feed_url(&app.vars.name(vars::UPDATE_URL), raw, &channel)?,
-            None => feed_url,
+            None => {
+                feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
+                feed_url
+            }
         };
         let limits = http::Limits::from_app(app, interactive)?;
         Ok(Self { app, feed_url, channel, key, interactive, limits })
@@ -382,7 +384,9 @@ impl<'a> Updater<'a> {
                     }
                     if let Some(sequence) = feed.sequence {
                         state.record_feed(&self.channel, sequence, &self.key);
-                        let _ = state.save(&self.app.dirs.home);
+                        if let Err(e) = state.save(&self.app.dirs.home) {
+                            tracing::warn!(error = %e, "could not record the feed's sequence; replays of older feeds are caught by the rollback floor only");
+                        }
                     }
                     return Ok(feed);
                 }
