@@ -467,3 +467,53 @@ fn nginx_serves_the_feed_with_its_own_validators_304s_and_ranges() {
         assert_ne!(l.if_modified_since, "-", "{l:?}");
     }
 }
+
+#[test]
+fn inspect_and_release_show_when_the_feed_and_the_trust_statement_expire() {
+    let w = Feed::new("hello");
+    let v2 = app(&w, "1.1.0");
+    release(&w, &[&v2], &["--expires", "30d"]);
+    let public = format!("{}.pub", w.key.display());
+    let out = run(w
+        .sb
+        .sea_pack()
+        .arg("trust")
+        .arg(&w.dir)
+        .args(["--name", "hello", "--root", &public, "--threshold", "1", "--delegate", &public])
+        .arg("--sign-key")
+        .arg(&w.key)
+        .args(["--expires", "10d"]));
+    assert!(out.status.success(), "trust: {}", text(&out).1);
+    let out = run(w.sb.sea_pack().args(["inspect", "--json"]).arg(&w.dir));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let feed = &value["feeds"][0];
+    assert_eq!(
+        (feed["file"].as_str(), feed["channel"].as_str(), feed["newest"].as_str()),
+        (Some("stable.json"), Some("stable"), Some("1.1.0"))
+    );
+    let now = sea_payload::time::now();
+    let in_days = |v: &serde_json::Value| (v.as_u64().expect("seconds") - now + 3600) / 86_400;
+    assert_eq!(in_days(&feed["expires"]), 30);
+    assert_eq!(value["trust"]["version"], 1);
+    assert_eq!(in_days(&value["trust"]["expires"]), 10);
+    let text_out = run(w.sb.sea_pack().arg("inspect").arg(&w.dir));
+    let stdout = text(&text_out).0;
+    assert!(
+        stdout.contains("trust.json")
+            && stdout.contains(&sea_payload::time::utc_date(value["trust"]["expires"].as_u64().expect("expires"))),
+        "{stdout}"
+    );
+    // `release` names both dates.
+    let printed = release(&w, &[&v2], &[]);
+    assert!(
+        printed.contains("feed stable.json expires") && printed.contains("trust statement 1 (trust.json) expires"),
+        "{printed}"
+    );
+    // A directory that is no release directory is an error, not an empty report.
+    let empty = w.sb.path("empty");
+    fs::create_dir(&empty).expect("mkdir");
+    let out = run(w.sb.sea_pack().arg("inspect").arg(&empty));
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("not a release directory"), "{}", text(&out).1);
+}
