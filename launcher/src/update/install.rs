@@ -54,6 +54,12 @@ pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate:
     match updater.install_file(path)? {
         Installed::New(version) => {
             crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
+            if !app.auto_update().unwrap_or(true) {
+                let var = app.vars.name(crate::vars::AUTO_UPDATE);
+                crate::say::say!(
+                    "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"
+                );
+            }
         }
         Installed::Already(version) => {
             crate::say::say!("{name}: {version} from {} is already installed; nothing to do", path.display());
