@@ -8,6 +8,10 @@ if ! need git && [ "$(id -u)" = 0 ] && need apt-get; then
   apt-get update -qq && apt-get install -y -qq git >/dev/null
 fi
 if ! { need minisign && need zstd; } && [ "$(id -u)" = 0 ] && need apt-get; then apt-get update -qq && apt-get install -y -qq minisign zstd >/dev/null; fi
+# nginx for tests/e2e/freshness.rs: a real static server (its ETag, Last-Modified, 304 and Range).
+if ! need nginx && [ ! -x /usr/sbin/nginx ] && [ "${SEA_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && need apt-get; then
+  apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null 2>&1 || apt-get install -y -qq nginx >/dev/null
+fi
 # Signing tools for tests/e2e/signing.rs (packed macOS and Windows executables are signed and
 # verified for real). osslsigncode comes from apt (root only); rcodesign from crates.io, built from
 # source: 39 minutes here on 2 heavily shared cores, once (CI has 90). Set SEA_NO_INSTALL=1 to install

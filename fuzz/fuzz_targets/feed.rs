@@ -1,6 +1,7 @@
 //! The update feed parser.
 //!
-//! Asserts: no panic; an accepted feed validates and round-trips through its bytes.
+//! Asserts: no panic; an accepted feed validates and round-trips through its bytes; the freshness
+//! check never panics and always refuses an expired feed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,4 +15,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again, feed);
     assert_eq!(again.to_bytes(), bytes);
     let _ = feed.allows_prerelease();
+    let seen = feed.sequence.map(|s| s.wrapping_add(1));
+    let _ = feed.check_fresh(0, seen);
+    if let Some(expires) = feed.expires {
+        assert!(feed.check_fresh(expires, None).is_err(), "expired at its expiry");
+        assert!(feed.check_fresh(u64::MAX, seen).is_err());
+    }
 });

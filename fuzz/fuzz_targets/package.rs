@@ -83,6 +83,8 @@ fn build(s: &Structured) -> Vec<u8> {
             launcher_version: Version::new(0, 1, 0),
             packed_with: "fuzz".into(),
             update: UpdateSettings::default(),
+            arg_templates: false,
+            naming: Default::default(),
         }
         .to_bytes(),
     };

@@ -77,7 +77,9 @@ impl LauncherError {
         match self {
             LauncherError::Package(_) | LauncherError::Damaged { .. } => code::DATAERR,
             LauncherError::Dirs(e) | LauncherError::Update(crate::update::UpdateError::Dirs(e)) => dirs_code(e),
-            LauncherError::Update(crate::update::UpdateError::BadValue(_)) => code::USAGE,
+            LauncherError::Update(crate::update::UpdateError::BadValue(_) | crate::update::UpdateError::Usage(_)) => {
+                code::USAGE
+            }
             LauncherError::Lock(_) | LauncherError::Io { .. } => code::IOERR,
             LauncherError::Extract(ExtractError::Package(_)) => code::DATAERR,
             LauncherError::Extract(ExtractError::NoExec { .. }) => code::CANNOT_EXECUTE,

@@ -2,7 +2,7 @@
 //!
 //! `main` is the one dispatch point (as in rustup): it opens the executable's own payload, reads
 //! the process's inputs once, and hands off to a mode — `--sea-info`, `--sea-update`, `--sea-gc`,
-//! `--sea-verify` when that is the first argument, otherwise `launch`, which runs the app with
+//! `--sea-verify`, `--sea-install <FILE>` when that is the first argument, otherwise `launch`, which runs the app with
 //! every argument untouched (`--help` and `--version` included). Errors become exit codes in one
 //! place ([`error::LauncherError::exit_code`]) and are printed as `<name>: <message>`.
 //!
@@ -109,6 +109,7 @@ fn run() -> ! {
         "--sea-gc" => gc::run_command(app),
         "--sea-verify" => verify::run_command(app),
         "--sea-update" => update::run_command(app),
+        "--sea-install" => update::install::run_command(app, app.process.args.get(1).map(|a| a.as_os_str())),
         _ => launch::run(app).map(|never| match never {}),
     };
     match result {

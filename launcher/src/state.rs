@@ -6,7 +6,11 @@
 //! release this client would run (its platform, its channel's pre-release rule, a launcher that
 //! runs it): a release of another channel — a `beta.json` served as `stable.json` — can never
 //! lift the stable floor above the real stable releases. `last_check` rate-limits the background
-//! check to once a day.
+//! check to once a day. `feeds` records, per channel, the highest signed feed `sequence` this
+//! client verified and the key that verified it ([`FeedRecord`]): a feed with a lower sequence is
+//! a replay and refused (`sea_payload::feed::Feed::check_fresh`). A launcher older than `feeds`
+//! that rewrites the file drops it; the next check records it again (and until then the rollback
+//! floor still holds).
 //!
 //! # Migration
 //! Launchers before per-channel floors wrote one `highest_verified`. When `floors` is absent, that
@@ -35,6 +39,19 @@ pub(crate) struct UpdateState {
     /// Last feed check, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_check: Option<u64>,
+    /// The newest verified feed per channel (replay protection).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    feeds: BTreeMap<String, FeedRecord>,
+}
+
+/// The newest feed of one channel this client verified: its signed sequence, and the public key
+/// whose signature verified it (so that revoking a key can forget what it vouched for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FeedRecord {
+    /// The feed's `sequence`.
+    pub(crate) sequence: u64,
+    /// The base64 public key that verified it.
+    pub(crate) signer: String,
 }
 
 /// `<home>/update.json`.
@@ -60,6 +77,21 @@ impl UpdateState {
         match &self.floors {
             Some(floors) => floors.get(channel).cloned(),
             None => self.highest_verified.clone().filter(|v| prerelease || v.pre.is_empty()),
+        }
+    }
+
+    /// The newest verified feed of `channel`, if any.
+    pub(crate) fn feed_record(&self, channel: &str) -> Option<&FeedRecord> {
+        self.feeds.get(channel)
+    }
+
+    /// Records a verified, fresh feed of `channel` (a sequence never goes down; the signer is the
+    /// one of the newest feed).
+    pub(crate) fn record_feed(&mut self, channel: &str, sequence: u64, signer: &str) {
+        let record =
+            self.feeds.entry(channel.to_owned()).or_insert_with(|| FeedRecord { sequence, signer: signer.into() });
+        if sequence >= record.sequence {
+            *record = FeedRecord { sequence, signer: signer.to_owned() };
         }
     }
 
@@ -123,6 +155,20 @@ mod tests {
         assert_eq!(json["highest_verified"], "2.0.0");
         assert_eq!(json["floors"]["stable"], "2.0.0");
         let other = parse(r#"{"highest_verified": "9.0.0", "floors": {"stable": "1.0.0"}}"#);
+        assert_eq!(other.feed_record("stable"), None);
         assert_eq!(other.floor("stable", false), Some(v("1.0.0")));
+    }
+
+    #[test]
+    fn feed_sequences_only_rise_and_keep_their_signer() {
+        let mut s = UpdateState::default();
+        s.record_feed("stable", 3, "RWkey1");
+        s.record_feed("stable", 2, "RWkey2");
+        assert_eq!(s.feed_record("stable"), Some(&FeedRecord { sequence: 3, signer: "RWkey1".into() }));
+        s.record_feed("stable", 3, "RWkey2");
+        s.record_feed("beta", 1, "RWkey1");
+        let round: UpdateState = serde_json::from_slice(&serde_json::to_vec(&s).expect("json")).expect("parse");
+        assert_eq!(round, s);
+        assert_eq!(round.feed_record("stable").map(|r| r.signer.as_str()), Some("RWkey2"));
     }
 }

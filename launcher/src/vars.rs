@@ -40,6 +40,10 @@ pub(crate) const UPDATE_TIMEOUT: &str = "UPDATE_TIMEOUT";
 /// and each download on top of its signed size at the minimum speed (default 120, at most
 /// [`MAX_UPDATE_DEADLINE`]; see `update::http::download_deadline`).
 pub(crate) const UPDATE_DEADLINE: &str = "UPDATE_DEADLINE";
+/// A feed URL that replaces the one baked in (a mirror, an internal server): `https://`, or
+/// `http://` on loopback, ending in `<channel>.json` of the channel this build follows. Trust is
+/// unchanged: the feed must still be signed by the keys baked in.
+pub(crate) const UPDATE_URL: &str = "UPDATE_URL";
 /// `error`, `warn`, `info`, `debug` or `trace`: structured logs on stderr.
 pub(crate) const LOG: &str = "LOG";
 
@@ -136,6 +140,30 @@ pub(crate) fn switch(var: &str, raw: &OsStr) -> Result<bool, BadValue> {
     }
 }
 
+/// A feed URL from `var`: one [`sea_payload::feed::check_url`] accepts, naming `<channel>.json`.
+pub(crate) fn feed_url(var: &str, raw: &OsStr, channel: &str) -> Result<String, BadValue> {
+    let text = raw.to_str().map(str::trim).unwrap_or_default();
+    if text.is_empty() {
+        return Err(BadValue::new(
+            var,
+            raw,
+            format!("expected a feed URL such as https://mirror.example/{channel}.json"),
+        ));
+    }
+    sea_payload::feed::check_url(text).map_err(|why| BadValue::new(var, raw, why))?;
+    match sea_payload::feed::channel_of_url(text) {
+        Some(found) if found == channel => Ok(text.to_owned()),
+        found => Err(BadValue::new(
+            var,
+            raw,
+            format!(
+                "this build follows channel '{channel}', so the URL must end in /{channel}.json{}",
+                found.map(|f| format!(" (it names channel '{f}')")).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
 /// `<digits>[.<digits>]` as a `Duration` whose whole seconds are the integer part: checked
 /// arithmetic only, so no value can overflow or panic. `None` for anything else (signs,
 /// exponents, `inf`, `nan`, more than 9 decimals, more than `u64::MAX`).
@@ -229,6 +257,24 @@ mod tests {
         for bad in ["36500.1", "1e30", "-1", "99999999999999999999", "x", "inf"] {
             assert!(d(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_mirror_url_is_checked_like_a_feed_and_names_the_channel() {
+        let url = |raw: &str| feed_url("X_UPDATE_URL", OsStr::new(raw), "stable");
+        assert_eq!(url("https://mirror.example/app/stable.json"), Ok("https://mirror.example/app/stable.json".into()));
+        assert_eq!(url(" http://127.0.0.1:8080/stable.json "), Ok("http://127.0.0.1:8080/stable.json".into()));
+        for bad in [
+            "",
+            "http://mirror.example/stable.json",
+            "https://mirror.example/beta.json",
+            "https://m/x",
+            "ftp://m/stable.json",
+        ] {
+            let e = url(bad).expect_err(bad);
+            assert_eq!(e.var, "X_UPDATE_URL");
+        }
+        assert!(url("https://m/beta.json").expect_err("beta").reason.contains("names channel 'beta'"));
     }
 
     #[test]

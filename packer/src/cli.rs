@@ -150,7 +150,8 @@ pub(crate) struct BuildArgs {
     after_help = "Examples:\n  sea-pack inspect dist/hello\n  sea-pack inspect dist/hello --json | jq .manifest.version"
 )]
 pub(crate) struct InspectArgs {
-    /// A packed executable, or a release artifact (`.sea`).
+    /// A packed executable, a release artifact (`.sea`), or a release directory (its feeds, their
+    /// expiry and sequence, and the trust statement's expiry).
     #[arg(value_name = "BINARY")]
     pub(crate) binary: PathBuf,
     /// Print JSON (manifest, layout, signature status) instead of a summary, e.g. `--json`.
@@ -212,14 +213,18 @@ pub(crate) struct KeygenArgs {
     --base-url https://example.com/hello --sign-key release.key -o site/\n\n\
     Writes <DIR>/<name>-<version>-<platform>.sea (+ .minisig), the launcher stub \
     <DIR>/sea-launcher-<version>-<platform> (+ .minisig), and adds the releases to the signed feed \
-    <DIR>/<channel>.json (+ .minisig), keeping the releases already there. Upload DIR as is.")]
+    <DIR>/<channel>.json (+ .minisig), keeping the releases already there. Upload DIR as is.\n\n\
+    The feed expires (--expires, default 90 days): clients refuse an expired feed, so that a \
+    frozen mirror cannot keep them on an old version. Renew it before then without new binaries, \
+    e.g. from a weekly scheduled job:\n  \
+    sea-pack release --refresh -o site/ --sign-key release.key --expires 30d")]
 pub(crate) struct ReleaseArgs {
     /// Packed executables of one app (any platforms and versions), e.g. `dist/hello-*`.
-    #[arg(value_name = "BINARY", required = true, num_args = 1..)]
+    #[arg(value_name = "BINARY", required_unless_present = "refresh", conflicts_with = "refresh", num_args = 1..)]
     pub(crate) binaries: Vec<PathBuf>,
     /// URL under which DIR will be served, e.g. `--base-url https://example.com/hello`.
-    #[arg(long, value_name = "URL")]
-    pub(crate) base_url: String,
+    #[arg(long, value_name = "URL", required_unless_present = "refresh", conflicts_with = "refresh")]
+    pub(crate) base_url: Option<String>,
     /// Directory to write the feed and artifacts into (created if missing), e.g. `-o site/`.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub(crate) output: PathBuf,
@@ -230,8 +235,15 @@ pub(crate) struct ReleaseArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) sign_key: PathBuf,
     /// Offer the new releases to this percentage of installs only, e.g. `--rollout 10`.
-    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100), conflicts_with = "refresh")]
     pub(crate) rollout: Option<u8>,
+    /// How long clients accept the feed from now, `<N>{s,m,h,d}`, e.g. `--expires 30d`.
+    #[arg(long, value_name = "DURATION", default_value = "90d")]
+    pub(crate) expires: String,
+    /// Re-sign the existing feed of --channel with a new expiry and sequence; no binaries, e.g.
+    /// `sea-pack release --refresh -o site/ --sign-key release.key`.
+    #[arg(long)]
+    pub(crate) refresh: bool,
 }
 
 /// `sea-pack trust`.

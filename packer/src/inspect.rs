@@ -4,13 +4,22 @@
 //! never printed for a file whose payload or index does not match its manifest; the cost is one
 //! SHA-256 pass over the payload (about 1.7 GB/s here). A binary without a signature although it
 //! trusts a key is shown, with a status that says its launcher will refuse it; `verify` fails on it.
+//!
+//! Given a release directory (`sea-pack release -o` output), it shows each feed (`<channel>.json`:
+//! app, releases, newest version, signed sequence, and when it expires — clients refuse it from
+//! then on) and the expiry of the newest trust statement in `trust.json`, if there is one. The
+//! signatures are not checked there (no key is given); clients and `release` check them.
 
 use std::io::Write;
 use std::ops::Range;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use sea_payload::Manifest;
+use sea_payload::feed::{self, Feed};
+use sea_payload::time::{now, utc_date};
 use sea_payload::trailer::Layout;
+use sea_payload::trust::TrustFile;
 use serde_json::{Value, json};
 
 use crate::cli::InspectArgs;
@@ -18,6 +27,9 @@ use crate::verify::{self, Checked, KeySource, Signature};
 
 /// Runs `inspect`.
 pub(crate) fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<()> {
+    if args.binary.is_dir() {
+        return run_dir(&args.binary, args.json, out);
+    }
     let checked = verify::check(&args.binary, None)?;
     let written = if args.json { write_json(&checked, out) } else { write_text(&checked, out) };
     written.context("could not write to stdout")
@@ -152,4 +164,153 @@ fn command_line(entry: &str, args: &[String]) -> String {
 fn quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
     if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', "'\\''")) }
+}
+
+/// One feed of a release directory.
+struct FeedSummary {
+    file: String,
+    feed: Feed,
+    signed: bool,
+}
+
+/// `inspect <DIR>`: the feeds and the trust statement of a release directory.
+fn run_dir(dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("could not read the directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n != "trust.json" && feed::channel_of_url(n).is_some())
+        .collect();
+    names.sort();
+    let mut feeds = Vec::new();
+    for file in names {
+        let path = dir.join(&file);
+        let bytes = read_bounded(&path, feed::MAX_FEED_LEN)?;
+        let feed = Feed::from_bytes(&bytes).with_context(|| format!("{} is not a valid feed", path.display()))?;
+        let signed = dir.join(format!("{file}.minisig")).is_file();
+        feeds.push(FeedSummary { file, feed, signed });
+    }
+    let trust = trust_statement(dir)?;
+    if feeds.is_empty() && trust.is_none() {
+        bail!(
+            "{} holds no feed (<channel>.json) and no trust.json: it is not a release directory (write one with `sea-pack release`)",
+            dir.display()
+        );
+    }
+    let written =
+        if json { dir_json(dir, &feeds, trust.as_ref(), out) } else { dir_text(dir, &feeds, trust.as_ref(), out) };
+    written.context("could not write to stdout")
+}
+
+/// The newest statement of `<dir>/trust.json`, if the file exists.
+fn trust_statement(dir: &Path) -> Result<Option<sea_payload::trust::Statement>> {
+    let path = dir.join("trust.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(&path, sea_payload::trust::MAX_TRUST_LEN)?;
+    let file =
+        TrustFile::from_bytes(&bytes).with_context(|| format!("{} is not a valid trust file", path.display()))?;
+    file.newest().with_context(|| format!("the newest statement of {} is not valid", path.display()))
+}
+
+/// "trust statement N expires …" for `<dir>/trust.json`, if there is a readable one (`release`
+/// prints it after the feed's expiry).
+pub(crate) fn trust_expiry_line(dir: &Path) -> Option<String> {
+    let statement = trust_statement(dir).ok()??;
+    Some(format!(
+        "trust statement {} (trust.json) expires {} UTC{}: write a new one with `sea-pack trust` before then",
+        statement.version,
+        utc_date(statement.expires),
+        expired_tag(Some(statement.expires))
+    ))
+}
+
+fn expired_tag(expires: Option<u64>) -> &'static str {
+    if expires.is_some_and(|e| e <= now()) { " (EXPIRED: clients refuse it)" } else { "" }
+}
+
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("could not read {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).with_context(|| format!("could not read {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than the {limit} bytes allowed", path.display());
+    }
+    Ok(bytes)
+}
+
+fn dir_text(
+    dir: &Path,
+    feeds: &[FeedSummary],
+    trust: Option<&sea_payload::trust::Statement>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(out, "{} (release directory; signatures not checked here)", dir.display())?;
+    for f in feeds {
+        let feed = &f.feed;
+        let newest = feed.releases.iter().map(|r| &r.version).max();
+        writeln!(out, "feed {}", f.file)?;
+        writeln!(out, "  app           {}", feed.name)?;
+        writeln!(out, "  channel       {}", feed.channel)?;
+        writeln!(
+            out,
+            "  releases      {}{}",
+            feed.releases.len(),
+            newest.map(|v| format!(", newest {v}")).unwrap_or_default()
+        )?;
+        writeln!(
+            out,
+            "  sequence      {}",
+            feed.sequence.map_or_else(|| "none (older format)".to_owned(), |n| n.to_string())
+        )?;
+        match feed.expires {
+            Some(e) => writeln!(out, "  expires       {} UTC{}", utc_date(e), expired_tag(Some(e)))?,
+            None => writeln!(out, "  expires       never (older format; clients that saw a newer feed refuse it)")?,
+        }
+        writeln!(out, "  signature     {}", if f.signed { "present" } else { "MISSING: clients refuse this feed" })?;
+    }
+    if let Some(s) = trust {
+        writeln!(out, "trust.json")?;
+        writeln!(out, "  statement     {}", s.version)?;
+        writeln!(out, "  expires       {} UTC{}", utc_date(s.expires), expired_tag(Some(s.expires)))?;
+    }
+    Ok(())
+}
+
+fn dir_json(
+    dir: &Path,
+    feeds: &[FeedSummary],
+    trust: Option<&sea_payload::trust::Statement>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let now = now();
+    let feeds: Vec<Value> = feeds
+        .iter()
+        .map(|f| {
+            let feed = &f.feed;
+            json!({
+                "file": f.file,
+                "name": feed.name,
+                "channel": feed.channel,
+                "releases": feed.releases.len(),
+                "newest": feed.releases.iter().map(|r| &r.version).max().map(ToString::to_string),
+                "sequence": feed.sequence,
+                "expires": feed.expires,
+                "expires_utc": feed.expires.map(utc_date),
+                "expired": feed.expires.is_some_and(|e| e <= now),
+                "signature": f.signed,
+            })
+        })
+        .collect();
+    let trust = trust.map(|s| {
+        json!({
+            "version": s.version,
+            "expires": s.expires,
+            "expires_utc": utc_date(s.expires),
+            "expired": s.expires <= now,
+        })
+    });
+    let value = json!({ "path": dir.display().to_string(), "feeds": feeds, "trust": trust });
+    writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())
 }

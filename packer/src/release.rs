@@ -18,6 +18,8 @@
 //!   "format": 1,
 //!   "name": "hello",
 //!   "channel": "stable",
+//!   "expires": 1775001600,
+//!   "sequence": 12,
 //!   "releases": [
 //!     {
 //!       "version": "1.2.0",
@@ -54,6 +56,11 @@
 //! * `rollout` — optional percentage (0–100) of installs offered the release, decided per install
 //!   by a stable random id; absent means everyone. Re-releasing with another `--rollout` changes it.
 //! * `published` — Unix seconds when the release was added to this feed.
+//! * `expires` — Unix seconds after which clients refuse the feed (`--expires`, default 90 days
+//!   from the run): a mirror that keeps serving an old feed cannot keep clients on it past then.
+//!   `release --refresh` renews it without new binaries (after checking the feed's signature).
+//! * `sequence` — raised by one at every write of the feed (a release or a refresh); a client
+//!   refuses a feed with a lower sequence than one it verified (a replay).
 //! * `payload` / `launcher` — `url` (`--base-url` + `/` + file name; https://, plain http:// only
 //!   on a loopback address), exact `size`, lower-case hex
 //!   `sha256`, and `signature`: the text of the file's `.minisig`, a minisign signature of the
@@ -107,6 +114,8 @@ struct Run {
     channel: String,
     key: SigningKey,
     rollout: Option<u8>,
+    /// Seconds from now until the written feed expires.
+    expires_in: u64,
 }
 
 /// A file to publish: its name in DIR and the digest of the bytes it must hold.
@@ -131,6 +140,9 @@ enum Action {
 /// Runs `release`.
 pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
     let ctx = settings(args)?;
+    if args.refresh {
+        return refresh(&ctx, out);
+    }
     let checked = open_all(&args.binaries, &ctx.key)?;
     let name = checked.first().map(|c| c.package.manifest().name.clone()).context("no binaries given")?;
     fs::create_dir_all(&ctx.dir).with_context(|| format!("could not create {}", ctx.dir.display()))?;
@@ -155,25 +167,97 @@ pub(crate) fn run(args: &ReleaseArgs, out: &mut dyn Write) -> Result<()> {
     }
     if !changed {
         writeln!(out, "{} unchanged: every release was already in it", feed_path.display())?;
-        return Ok(());
+        return print_expiry(&feed, &ctx, out);
     }
     feed.releases.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.platform.cmp(&b.platform)));
-    write_feed(&feed_path, &feed, &ctx)?;
+    write_feed(&feed_path, &mut feed, &ctx)?;
     let count = feed.releases.len();
     let plural = if count == 1 { "" } else { "s" };
     writeln!(out, "wrote {} ({count} release{plural}) and its signature", feed_path.display())?;
+    print_expiry(&feed, &ctx, out)
+}
+
+/// `release --refresh`: the existing feed, its signature checked, re-signed with a new expiry
+/// and the next sequence; nothing else changes and no artifact is touched.
+fn refresh(ctx: &Run, out: &mut dyn Write) -> Result<()> {
+    let feed_path = ctx.dir.join(format!("{}.json", ctx.channel));
+    if !feed_path.exists() {
+        bail!(
+            "--refresh: there is no feed {} to renew; publish one first with `sea-pack release <BINARY>... --base-url <URL> -o {} --sign-key <FILE>`{}",
+            feed_path.display(),
+            ctx.dir.display(),
+            if ctx.channel == "stable" { String::new() } else { format!(" --channel {}", ctx.channel) }
+        );
+    }
+    let name = peek_name(&feed_path)?;
+    let mut feed = load_feed(&feed_path, &name, ctx)?;
+    let before = feed.sequence;
+    write_feed(&feed_path, &mut feed, ctx)?;
+    writeln!(
+        out,
+        "refreshed {} (sequence {} -> {}, {} release{} unchanged) and its signature",
+        feed_path.display(),
+        before.map_or_else(|| "none".to_owned(), |n| n.to_string()),
+        feed.sequence.unwrap_or_default(),
+        feed.releases.len(),
+        if feed.releases.len() == 1 { "" } else { "s" }
+    )?;
+    print_expiry(&feed, ctx, out)
+}
+
+/// The app name a feed file states (checked properly, with its signature, by [`load_feed`]).
+fn peek_name(path: &Path) -> Result<String> {
+    let bytes = read_limited(path, feed::MAX_FEED_LEN)?;
+    let feed =
+        Feed::from_bytes(&bytes).with_context(|| format!("could not read the existing feed {}", path.display()))?;
+    Ok(feed.name)
+}
+
+/// When the feed expires, and the trust statement of the directory if there is one.
+fn print_expiry(feed: &Feed, ctx: &Run, out: &mut dyn Write) -> Result<()> {
+    match feed.expires {
+        Some(expires) => writeln!(
+            out,
+            "  feed {}.json expires {} UTC{} (sequence {}): renew it before then with `sea-pack release --refresh -o {} --sign-key <FILE>`",
+            feed.channel,
+            sea_payload::time::utc_date(expires),
+            if expires <= now() { " (EXPIRED)" } else { "" },
+            feed.sequence.unwrap_or_default(),
+            ctx.dir.display()
+        )?,
+        None => writeln!(out, "  feed {}.json has no expiry (written by an older sea-pack)", feed.channel)?,
+    }
+    if let Some(line) = crate::inspect::trust_expiry_line(&ctx.dir) {
+        writeln!(out, "  {line}")?;
+    }
     Ok(())
 }
 
 fn settings(args: &ReleaseArgs) -> Result<Run> {
     feed::validate_channel(&args.channel).map_err(|e| anyhow!("invalid --channel: {e}"))?;
-    let base_url = args.base_url.trim_end_matches('/').to_owned();
-    if base_url.ends_with("//") {
-        bail!("--base-url '{}' must be an https:// URL, e.g. https://example.com/hello", args.base_url);
-    }
-    feed::check_url(&base_url).map_err(|e| anyhow!("--base-url: {e}; e.g. --base-url https://example.com/hello"))?;
+    let expires_in = crate::duration::parse(&args.expires).context("--expires")?;
+    let base_url = match &args.base_url {
+        Some(given) => {
+            let base_url = given.trim_end_matches('/').to_owned();
+            if base_url.ends_with("//") {
+                bail!("--base-url '{given}' must be an https:// URL, e.g. https://example.com/hello");
+            }
+            feed::check_url(&base_url)
+                .map_err(|e| anyhow!("--base-url: {e}; e.g. --base-url https://example.com/hello"))?;
+            base_url
+        }
+        // `--refresh` writes no artifact, so it names no URL.
+        None => String::new(),
+    };
     let key = SigningKey::load(&args.sign_key)?;
-    Ok(Run { dir: args.output.clone(), base_url, channel: args.channel.clone(), key, rollout: args.rollout })
+    Ok(Run {
+        dir: args.output.clone(),
+        base_url,
+        channel: args.channel.clone(),
+        key,
+        rollout: args.rollout,
+        expires_in,
+    })
 }
 
 /// Opens and fully verifies every binary; all must be one app, signed by the release key.
@@ -453,11 +537,19 @@ fn write_checked(path: &Path, content: impl Read, file: &Planned, mode: u32) -> 
     atomic.commit(mode, Replace::No)
 }
 
-/// Validates, writes and signs the feed.
-fn write_feed(path: &Path, feed: &Feed, ctx: &Run) -> Result<()> {
+/// Sets the next sequence and the expiry, validates, writes and signs the feed.
+fn write_feed(path: &Path, feed: &mut Feed, ctx: &Run) -> Result<()> {
+    let sequence = feed.sequence.unwrap_or(0).checked_add(1).context("the feed's sequence cannot grow any more")?;
+    feed.sequence = Some(sequence);
+    feed.expires = Some(now().saturating_add(ctx.expires_in));
     feed.validate().with_context(|| format!("refusing to write an invalid feed to {}", path.display()))?;
     let bytes = feed.to_bytes();
-    let comment = format!("sea feed name={} channel={} releases={}", feed.name, feed.channel, feed.releases.len());
+    let comment = format!(
+        "sea feed name={} channel={} releases={} sequence={sequence}",
+        feed.name,
+        feed.channel,
+        feed.releases.len()
+    );
     let sig = ctx.key.sign(&bytes[..], &comment)?;
     output::write_bytes(path, &bytes, 0o644)?;
     output::write_bytes(&minisig_path(path), sig.as_bytes(), 0o644)

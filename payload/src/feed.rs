@@ -11,6 +11,20 @@
 //! and each artifact's — is `https://`, or `http://` on a loopback address only ([`check_url`]):
 //! the signatures protect the bytes, not their freshness, and plain HTTP on the open network lets
 //! anyone on the path withhold or replay.
+//!
+//! # Freshness
+//! A signature says who wrote a feed, not when: a mirror (or anyone on the path) that keeps
+//! serving an old, validly signed feed would keep every client on a version with a known hole.
+//! So the signed bytes also carry `expires` (Unix seconds; `sea-pack release --expires`, default
+//! 90 days, renewed by `release --refresh`) and `sequence` (raised by one at every write of the
+//! channel's feed). [`Feed::check_fresh`] refuses an expired feed, and one whose sequence is below
+//! the highest this client has verified for the channel (a replay); the same feed again (equal
+//! sequence) is fine.
+//!
+//! Feeds written before these fields (no `expires`, no `sequence`) are still read, but only by a
+//! client that has never verified a sequence for the channel: once a client has seen a fresh
+//! feed, an old-format one is a downgrade of the protection and refused like a replay. Older
+//! clients read new feeds unchanged: [`Feed`] does not deny unknown fields, so serde skips both.
 
 use semver::Version;
 use serde::{Deserialize, Serialize};
@@ -82,6 +96,37 @@ pub struct Feed {
     pub channel: String,
     /// Every release ever added, newest last.
     pub releases: Vec<Release>,
+    /// Seconds since the Unix epoch after which clients refuse this feed; absent in feeds
+    /// written before expiry existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// Raised by one at every write of this channel's feed; a client refuses a lower one than it
+    /// has verified. Absent in feeds written before sequences existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+}
+
+/// Why a validly signed feed is not fresh.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    /// The feed's expiry has passed: a frozen mirror, or a publisher that stopped renewing.
+    #[error("the feed expired on {} UTC", crate::time::utc_date(*expires))]
+    Expired {
+        /// When it expired (Unix seconds).
+        expires: u64,
+    },
+    /// Older than a feed already verified for this channel (`found` absent: a feed of the format
+    /// before sequences, after this client has verified one with a sequence).
+    #[error(
+        "the feed is older than one this client already verified (its sequence is {}, this client has seen {seen}): a mirror or the network is replaying an old feed",
+        found.map_or_else(|| "missing".to_owned(), |n| n.to_string())
+    )]
+    Replayed {
+        /// The feed's sequence.
+        found: Option<u64>,
+        /// The highest sequence verified before.
+        seen: u64,
+    },
 }
 
 /// Why a feed was refused.
@@ -98,7 +143,31 @@ pub enum FeedError {
 impl Feed {
     /// An empty feed.
     pub fn new(name: &str, channel: &str) -> Self {
-        Self { format: FEED_FORMAT, name: name.to_owned(), channel: channel.to_owned(), releases: Vec::new() }
+        Self {
+            format: FEED_FORMAT,
+            name: name.to_owned(),
+            channel: channel.to_owned(),
+            releases: Vec::new(),
+            expires: None,
+            sequence: None,
+        }
+    }
+
+    /// Whether a client may act on this (already signature-checked) feed at `now`, having
+    /// verified sequence `seen` of this channel before (`None`: never). Expiry is checked first:
+    /// an expired feed is refused whatever its sequence. A feed without `expires`/`sequence` is
+    /// accepted only when `seen` is `None` (see the module's *Freshness*).
+    pub fn check_fresh(&self, now: u64, seen: Option<u64>) -> Result<(), Stale> {
+        if let Some(expires) = self.expires
+            && expires <= now
+        {
+            return Err(Stale::Expired { expires });
+        }
+        match (seen, self.sequence) {
+            (None, _) => Ok(()),
+            (Some(seen), Some(found)) if found >= seen && self.expires.is_some() => Ok(()),
+            (Some(seen), found) => Err(Stale::Replayed { found, seen }),
+        }
     }
 
     /// Parses and validates.
@@ -255,10 +324,51 @@ mod tests {
         let mut bad = feed.clone();
         bad.releases[0].payload.url = "http://example.com/a.sea".into();
         assert!(bad.validate().is_err(), "plain http off loopback");
-        let mut bad = feed;
+        let mut bad = feed.clone();
         bad.channel = "../x".into();
         assert!(bad.validate().is_err());
         assert!(Feed::from_bytes(b"[]").is_err());
+        let mut fresh = feed;
+        fresh.expires = Some(1_800_000_000);
+        fresh.sequence = Some(7);
+        assert_eq!(Feed::from_bytes(&fresh.to_bytes()).expect("valid"), fresh);
+    }
+
+    #[test]
+    fn an_old_client_reads_a_new_feed_and_a_new_client_an_old_one() {
+        let mut feed = Feed::new("hello", "stable");
+        feed.expires = Some(10);
+        feed.sequence = Some(3);
+        let mut json: serde_json::Value = serde_json::from_slice(&feed.to_bytes()).expect("json");
+        assert_eq!(json["expires"], 10);
+        assert_eq!(json["sequence"], 3);
+        // A field this crate does not know is skipped, as an older client skips these two.
+        json["from_the_future"] = serde_json::json!({"x": 1});
+        assert!(Feed::from_bytes(&serde_json::to_vec(&json).expect("json")).is_ok());
+        let old = br#"{"format":1,"name":"hello","channel":"stable","releases":[]}"#;
+        let old = Feed::from_bytes(old).expect("an old-format feed parses");
+        assert_eq!((old.expires, old.sequence), (None, None));
+    }
+
+    #[test]
+    fn freshness_refuses_expired_replayed_and_downgraded_feeds() {
+        let mut feed = Feed::new("hello", "stable");
+        feed.expires = Some(1000);
+        feed.sequence = Some(5);
+        assert_eq!(feed.check_fresh(999, None), Ok(()));
+        assert_eq!(feed.check_fresh(999, Some(5)), Ok(()), "the same feed again");
+        assert_eq!(feed.check_fresh(999, Some(4)), Ok(()));
+        assert_eq!(feed.check_fresh(999, Some(6)), Err(Stale::Replayed { found: Some(5), seen: 6 }));
+        assert_eq!(feed.check_fresh(1000, None), Err(Stale::Expired { expires: 1000 }));
+        assert_eq!(feed.check_fresh(u64::MAX, Some(0)), Err(Stale::Expired { expires: 1000 }));
+        let msg = feed.check_fresh(1000, None).expect_err("expired").to_string();
+        assert!(msg.contains("1970-01-01 00:16:40 UTC"), "{msg}");
+        let old = Feed::new("hello", "stable");
+        assert_eq!(old.check_fresh(u64::MAX, None), Ok(()), "old format, never saw a sequence");
+        assert_eq!(old.check_fresh(0, Some(1)), Err(Stale::Replayed { found: None, seen: 1 }));
+        let mut no_expiry = feed;
+        no_expiry.expires = None;
+        assert!(no_expiry.check_fresh(0, Some(1)).is_err(), "a sequence without an expiry is a downgrade too");
     }
 
     #[test]

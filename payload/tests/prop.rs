@@ -156,9 +156,11 @@ fn release() -> impl Strategy<Value = Release> {
 }
 
 fn feed() -> impl Strategy<Value = Feed> {
-    (app_name(), "[a-z0-9_-]{1,32}", vec(release(), 0..4)).prop_map(|(name, channel, releases)| {
+    let fresh = (prop::option::of(any::<u64>()), prop::option::of(any::<u64>()));
+    (app_name(), "[a-z0-9_-]{1,32}", vec(release(), 0..4), fresh).prop_map(|(name, channel, releases, fresh)| {
         let mut feed = Feed::new(&name, &channel);
         feed.releases = releases;
+        (feed.expires, feed.sequence) = fresh;
         feed
     })
 }
@@ -237,6 +239,27 @@ proptest! {
         let parsed = Feed::from_bytes(&bytes).expect("parses");
         prop_assert_eq!(&parsed, &f);
         prop_assert_eq!(parsed.to_bytes(), bytes);
+    }
+
+    /// Freshness: an expired feed is refused whatever the sequences; an unexpired one is
+    /// accepted exactly when it is not older than the sequence seen (or nothing was seen).
+    #[test]
+    fn feed_freshness_is_expiry_then_sequence(f in feed(), now in any::<u64>(), seen in prop::option::of(any::<u64>())) {
+        let verdict = f.check_fresh(now, seen);
+        let expired = f.expires.is_some_and(|e| e <= now);
+        let ordered = match seen {
+            None => true,
+            Some(seen) => f.expires.is_some() && f.sequence.is_some_and(|s| s >= seen),
+        };
+        prop_assert_eq!(verdict.is_ok(), !expired && ordered, "{:?}", verdict);
+        if expired {
+            let is_expired = matches!(verdict, Err(sea_payload::feed::Stale::Expired { .. }));
+            prop_assert!(is_expired);
+        }
+        // Seeing the feed's own sequence again never turns an accepted feed away.
+        if let (Some(s), false) = (f.sequence, expired) {
+            prop_assert_eq!(f.check_fresh(now, Some(s)).is_ok(), f.expires.is_some());
+        }
     }
 
     #[test]

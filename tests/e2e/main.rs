@@ -5,6 +5,7 @@
 
 mod cachepath;
 mod faults;
+mod freshness;
 mod gc;
 mod gitenv;
 mod hostile;

@@ -369,6 +369,17 @@ fn a_feed_can_never_roll_a_client_back() {
     fs::write(w.dir.join("stable.json.minisig"), old_sig).expect("write");
     let v3_tree = w.pkg().join(layout::tree_id(&v3));
     fs::remove_dir_all(&v3_tree).expect("rm");
+    // The feed's signed sequence is older than the one verified: refused outright (exit 69).
+    let out = w.update(&v1);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out).1);
+    assert!(text(&out).1.contains("replaying an old feed"), "{}", text(&out).1);
+    assert!(!w.trees().contains(&layout::tree_id(&v2)), "2.0.0 was not installed");
+    // With the replay check out of the way (a state file without feed records, e.g. rewritten
+    // by an older launcher), the rollback floor still offers nothing older.
+    let state_path = w.sb.app_home("hello").join("update.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&state_path).expect("state")).expect("json");
+    state.as_object_mut().expect("object").remove("feeds");
+    fs::write(&state_path, serde_json::to_vec(&state).expect("json")).expect("write");
     let out = w.update(&v1);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).1.contains("up to date (3.0.0)"), "{}", text(&out).1);

@@ -12,6 +12,7 @@
 
 pub mod faults;
 pub mod layout;
+pub mod nginx;
 pub mod proc;
 pub mod server;
 

@@ -206,6 +206,8 @@ fn feed() -> Feed {
             artifact: artifact("http://127.0.0.1:8080/stub"),
         }),
     });
+    feed.expires = Some(1_800_000_000);
+    feed.sequence = Some(42);
     feed
 }
 

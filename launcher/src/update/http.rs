@@ -21,6 +21,12 @@
 //! broken connection does: the bytes are checked against the signed digest once complete, and the
 //! next run resumes with a `Range` request instead of paying for them again.
 //!
+//! The feed and its signature are fetched conditionally ([`get_conditional`]): the validators
+//! of the copy kept from the last check (`ETag` → `If-None-Match`, `Last-Modified` →
+//! `If-Modified-Since`) go with the request, and a `304 Not Modified` costs a few hundred bytes
+//! instead of the whole feed. The kept copy is verified again like a downloaded one (see
+//! `super::cache`): a `304` says "unchanged", not "trusted".
+//!
 //! # Alternatives
 //!
 //! A minimum speed measured over a sliding window (curl's `--speed-limit`) was rejected: it needs
@@ -111,9 +117,8 @@ fn http_error(url: &str, e: reqwest::Error) -> UpdateError {
     UpdateError::Http { url: url.to_owned(), kind, detail: super::with_causes(&e) }
 }
 
-/// GETs a small document (a feed, a signature), refusing more than `limit` bytes.
-pub(crate) async fn get_small(client: &reqwest::Client, url: &str, limit: u64) -> Result<Vec<u8>, UpdateError> {
-    let mut response = client.get(url).send().await.map_err(|e| http_error(url, e))?;
+/// The body of a successful response of at most `limit` bytes.
+async fn read_small(mut response: reqwest::Response, url: &str, limit: u64) -> Result<Vec<u8>, UpdateError> {
     let status = response.status();
     if !status.is_success() {
         return Err(UpdateError::Status { url: url.to_owned(), status: status.as_u16() });
@@ -129,6 +134,63 @@ pub(crate) async fn get_small(client: &reqwest::Client, url: &str, limit: u64) -
         }
     }
     Ok(body)
+}
+
+/// The cache validators of a response: what makes the next request conditional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Validators {
+    /// The `ETag` header, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) etag: Option<String>,
+    /// The `Last-Modified` header, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_modified: Option<String>,
+}
+
+impl Validators {
+    fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// What a conditional GET returned.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// A new body, and its validators.
+    Body(Vec<u8>, Validators),
+    /// `304 Not Modified`: the copy the validators came from is current.
+    NotModified,
+}
+
+/// GETs a small document (a feed, a signature), refusing more than `limit` bytes, conditionally on `known` (the validators of the copy
+/// the caller kept): `If-None-Match` and `If-Modified-Since`, as RFC 9110 says a cache sends them.
+pub(crate) async fn get_conditional(
+    client: &reqwest::Client,
+    url: &str,
+    limit: u64,
+    known: Option<&Validators>,
+) -> Result<Fetched, UpdateError> {
+    let mut request = client.get(url);
+    if let Some(known) = known.filter(|k| !k.is_empty()) {
+        if let Some(etag) = &known.etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = &known.last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
+        }
+    }
+    let response = request.send().await.map_err(|e| http_error(url, e))?;
+    if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+        if known.is_some() {
+            return Ok(Fetched::NotModified);
+        }
+        return Err(UpdateError::Status { url: url.to_owned(), status: 304 });
+    }
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let validators =
+        Validators { etag: header(reqwest::header::ETAG), last_modified: header(reqwest::header::LAST_MODIFIED) };
+    let body = read_small(response, url, limit).await?;
+    Ok(Fetched::Body(body, validators))
 }
 
 /// Downloads `artifact` into `part` within [`download_deadline`] of its signed size, resuming

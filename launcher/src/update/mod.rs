@@ -4,10 +4,13 @@
 //! `--sea-update` and the once-a-day background check run the same steps, on a current-thread
 //! tokio runtime built for the occasion (never on the start-up path):
 //!
-//! 1. fetch `<feed>` and `<feed>.minisig` (`https://`, or plain `http://` on loopback only),
-//!    verify the signature with the key baked in at build time, parse, and refuse a feed of
-//!    another app or of another channel than the one this build follows (the signed `channel`
-//!    field against the channel recorded at build time);
+//! 1. fetch `<feed>` and `<feed>.minisig` (`https://`, or plain `http://` on loopback only;
+//!    `<PREFIX>_UPDATE_URL` replaces the baked-in URL), conditionally on the copy kept from the
+//!    last check ([`cache`]; a `304` reuses it), verify the signature with the key baked in at
+//!    build time, parse, and refuse a feed of another app or of another channel than the one this
+//!    build follows (the signed `channel` field against the channel recorded at build time), an
+//!    expired feed, and one older than a feed already verified (its signed `sequence` against
+//!    [`crate::state::FeedRecord`]) — then record its sequence;
 //! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
 //!    its channel's rollback floor, for this platform, a pre-release only when this client runs
 //!    them (its channel, not the feed's say-so), runnable, inside its rollout;
@@ -25,7 +28,9 @@
 //! Anything that fails verification is deleted and reported; the version in use is never
 //! touched. One update runs at a time (`<cache>/update.lock`).
 
+mod cache;
 mod http;
+pub(crate) mod install;
 mod pick;
 mod replace;
 
@@ -34,7 +39,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sea_payload::feed::{self, Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release};
+use sea_payload::feed::{self, Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release, Stale};
 use sea_payload::package::PackageError;
 use sea_payload::signature::{self, SignatureError};
 use sea_payload::{Package, digest};
@@ -101,6 +106,15 @@ pub(crate) enum UpdateError {
         "{url} is the signed feed of channel '{found}', but this build follows channel '{expected}': the server serves another channel's feed under this name; nothing was installed"
     )]
     OtherChannel { url: String, found: String, expected: String },
+    /// The feed verified but is not fresh: expired, or older than one already verified.
+    #[error("{url}: {stale}; {advice}; nothing was installed and the app keeps running {running}")]
+    Stale { url: String, stale: Stale, advice: &'static str, running: Version },
+    /// A command was used wrongly.
+    #[error("{0}")]
+    Usage(String),
+    /// A file given to `--sea-install` is not a release this client may install.
+    #[error("{path}: {why}; nothing was installed")]
+    NotInstallable { path: String, why: String },
     /// The size of a download differs from the feed's.
     #[error("{url}: the size does not match the feed (expected {expected} bytes, got {found}); nothing was installed")]
     SizeMismatch { url: String, expected: u64, found: u64 },
@@ -187,7 +201,15 @@ pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError>
 /// The background check: at most once per [`CHECK_PERIOD`], silent (logs only), skipped when
 /// another update runs.
 pub(crate) fn background(app: &App) {
-    let Ok(updater) = Updater::new(app, false) else { return };
+    let updater = match Updater::new(app, false) {
+        Ok(updater) => updater,
+        Err(UpdateError::Disabled { .. } | UpdateError::NotConfigured) => return,
+        // A bad `<PREFIX>_UPDATE_URL`, an insecure baked-in feed: said, not acted on.
+        Err(e) => {
+            tracing::warn!(error = %e, "background update check skipped");
+            return;
+        }
+    };
     let state = UpdateState::load(&app.dirs.home);
     let now = now_secs();
     if state.last_check.is_some_and(|t| now.saturating_sub(t) < CHECK_PERIOD.as_secs()) {
@@ -244,8 +266,15 @@ impl<'a> Updater<'a> {
         let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
             return Err(UpdateError::NotConfigured);
         };
-        feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
+        // A mirror replaces the URL only; the keys, the channel and every check stay.
+        let feed_url = match app.process.app_var(&app.vars, vars::UPDATE_URL) {
+            Some(raw) => vars::feed_url(&app.vars.name(vars::UPDATE_URL), raw, &channel)?,
+            None => {
+                feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
+                feed_url
+            }
+        };
         let limits = http::Limits::from_app(app, interactive)?;
         Ok(Self { app, feed_url, channel, key, interactive, limits })
     }
@@ -303,7 +332,7 @@ impl<'a> Updater<'a> {
         let mut state = UpdateState::load(&self.app.dirs.home);
         state.last_check = Some(now_secs());
         let _ = state.save(&self.app.dirs.home);
-        let feed = self.fetch_feed(&client).await?;
+        let feed = self.fetch_feed(&client, &mut state).await?;
         let installed = self.installed_version();
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
@@ -331,19 +360,78 @@ impl<'a> Updater<'a> {
         self.install(&client, &release, &mut state).await
     }
 
-    async fn fetch_feed(&self, client: &reqwest::Client) -> Result<Feed, UpdateError> {
+    /// Fetches, verifies and checks the feed (module steps 1), records its sequence and keeps it
+    /// for the next conditional request.
+    async fn fetch_feed(&self, client: &reqwest::Client, state: &mut UpdateState) -> Result<Feed, UpdateError> {
+        let url = self.feed_url.as_str();
+        let cache_dir = &self.app.dirs.cache;
+        let mut kept = cache::load(cache_dir, &self.channel, url);
+        loop {
+            let reused = kept.is_some();
+            let (bytes, sig, fresh_copy) = self.fetch_feed_bytes(client, kept.as_ref()).await?;
+            let checked = self.check_feed(&bytes, &sig, state);
+            match checked {
+                // A kept copy that no longer verifies (or a 304 for one half only, against a
+                // changed other half): fetch both afresh, once.
+                Err(UpdateError::FeedSignature(_) | UpdateError::Feed(_)) if reused => {
+                    tracing::debug!("the kept feed did not verify; fetching it again in full");
+                    kept = None;
+                }
+                Err(e) => return Err(e),
+                Ok(feed) => {
+                    if let Some(copy) = fresh_copy {
+                        cache::save(cache_dir, &self.channel, &copy);
+                    }
+                    if let Some(sequence) = feed.sequence {
+                        state.record_feed(&self.channel, sequence, &self.key);
+                        if let Err(e) = state.save(&self.app.dirs.home) {
+                            tracing::warn!(error = %e, "could not record the feed's sequence; replays of older feeds are caught by the rollback floor only");
+                        }
+                    }
+                    return Ok(feed);
+                }
+            }
+        }
+    }
+
+    /// The feed's and the signature's bytes, each from the server or — on a `304` — from `kept`;
+    /// and the copy to keep when anything new arrived.
+    async fn fetch_feed_bytes(
+        &self,
+        client: &reqwest::Client,
+        kept: Option<&cache::KeptFeed>,
+    ) -> Result<(Vec<u8>, String, Option<cache::KeptFeed>), UpdateError> {
         let url = self.feed_url.as_str();
         let sig_url = format!("{url}.minisig");
-        let (bytes, sig) = http::with_deadline(&self.limits, url, async {
-            let bytes = http::get_small(client, url, MAX_FEED_LEN).await?;
-            let sig = http::get_small(client, &sig_url, MAX_SIGNATURE_LEN).await?;
-            Ok((bytes, sig))
+        let (feed, sig) = http::with_deadline(&self.limits, url, async {
+            let feed = http::get_conditional(client, url, MAX_FEED_LEN, kept.map(|k| &k.feed.validators)).await?;
+            let sig = http::get_conditional(client, &sig_url, MAX_SIGNATURE_LEN, kept.map(|k| &k.signature.validators))
+                .await?;
+            Ok((feed, sig))
         })
         .await?;
-        let sig = String::from_utf8(sig)
-            .map_err(|_| UpdateError::FeedSignature(SignatureError::BadSignature("not text".into())))?;
-        signature::verify(&bytes, &sig, &self.key).map_err(UpdateError::FeedSignature)?;
-        let feed = Feed::from_bytes(&bytes)?;
+        let not_text = || UpdateError::FeedSignature(SignatureError::BadSignature("not text".into()));
+        let resolve = |fetched: http::Fetched, kept: Option<&cache::Kept>| match (fetched, kept) {
+            (http::Fetched::Body(body, validators), _) => {
+                String::from_utf8(body).map(|body| (cache::Kept { validators, body }, true)).map_err(|_| ())
+            }
+            (http::Fetched::NotModified, Some(kept)) => Ok((kept.clone(), false)),
+            (http::Fetched::NotModified, None) => Err(()),
+        };
+        let (feed, new_feed) = resolve(feed, kept.map(|k| &k.feed))
+            .map_err(|()| UpdateError::Feed(FeedError::Invalid(format!("{url} is not UTF-8 text"))))?;
+        let (sig, new_sig) = resolve(sig, kept.map(|k| &k.signature)).map_err(|()| not_text())?;
+        let bytes = feed.body.clone().into_bytes();
+        let text = sig.body.clone();
+        let copy = (new_feed || new_sig).then(|| cache::KeptFeed { url: url.to_owned(), feed, signature: sig });
+        Ok((bytes, text, copy))
+    }
+
+    /// Signature, format, app, channel and freshness of a feed.
+    fn check_feed(&self, bytes: &[u8], sig: &str, state: &UpdateState) -> Result<Feed, UpdateError> {
+        let url = self.feed_url.as_str();
+        signature::verify(bytes, sig, &self.key).map_err(UpdateError::FeedSignature)?;
+        let feed = Feed::from_bytes(bytes)?;
         if feed.name != self.app.name() {
             return Err(UpdateError::OtherApp { found: feed.name });
         }
@@ -354,6 +442,16 @@ impl<'a> Updater<'a> {
                 expected: self.channel.clone(),
             });
         }
+        let seen = state.feed_record(&self.channel).map(|r| r.sequence);
+        feed.check_fresh(sea_payload::time::now(), seen).map_err(|stale| {
+            let advice = match stale {
+                Stale::Expired { .. } => {
+                    "the publisher must renew it with `sea-pack release --refresh` (or a new release); a mirror that serves it must sync"
+                }
+                Stale::Replayed { .. } => "the feed was refused",
+            };
+            UpdateError::Stale { url: url.to_owned(), stale, advice, running: self.installed_version() }
+        })?;
         Ok(feed)
     }
 
@@ -398,17 +496,7 @@ impl<'a> Updater<'a> {
     ) -> Result<Option<Version>, UpdateError> {
         let package = Package::open(payload_path).map_err(UpdateError::Package)?;
         self.check_package(&package, release)?;
-        let dirs = &self.app.dirs;
-        let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
-        let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
-        let options = ExtractOptions {
-            app: self.app.name(),
-            public_key: Some(&self.key),
-            mark_update: true,
-            progress: self.interactive,
-            defer_flush: false,
-        };
-        extract::ensure_tree(&package, &tree, dirs, &options)?;
+        self.extract_update(&package)?;
         if release.min_launcher <= self.app.launcher_version {
             return Ok(None);
         }
@@ -424,15 +512,28 @@ impl<'a> Updater<'a> {
         replaced.map(Some)
     }
 
+    /// Installs a verified package as an update tree (`<cache>/pkg/<platform>/<version>-<sha12>/`,
+    /// marked as an update), with the launcher's safe extraction: the one install path of
+    /// `--sea-update` and `--sea-install`.
+    fn extract_update(&self, package: &Package) -> Result<(), UpdateError> {
+        let dirs = &self.app.dirs;
+        let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
+        let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
+        let options = ExtractOptions {
+            app: self.app.name(),
+            public_key: Some(&self.key),
+            mark_update: true,
+            progress: self.interactive,
+            defer_flush: false,
+        };
+        extract::ensure_tree(package, &tree, dirs, &options)?;
+        Ok(())
+    }
+
     /// The package must be the release the feed describes, signed by our key.
     fn check_package(&self, package: &Package, release: &Release) -> Result<(), UpdateError> {
         let m = package.manifest();
-        let ours = self.app.manifest();
-        let wrong = if m.name != ours.name {
-            Some(format!("it is '{}', not '{}'", m.name, ours.name))
-        } else if m.platform != ours.platform {
-            Some(format!("it is for {}, not {}", m.platform, ours.platform))
-        } else if m.version != release.version {
+        let wrong = if m.version != release.version {
             Some(format!("it is version {}, the feed says {}", m.version, release.version))
         } else if m.min_launcher != release.min_launcher {
             Some("its launcher requirement differs from the feed's".to_owned())
@@ -442,8 +543,29 @@ impl<'a> Updater<'a> {
         if let Some(why) = wrong {
             return Err(UpdateError::WrongPayload(why));
         }
+        self.check_origin(package)
+    }
+
+    /// The package must be this app's, for this platform, signed by our key.
+    fn check_origin(&self, package: &Package) -> Result<(), UpdateError> {
+        if let Some(why) = self.foreign(package) {
+            return Err(UpdateError::WrongPayload(why));
+        }
         package.check_signature(Some(&self.key)).map_err(UpdateError::Package)?;
         Ok(())
+    }
+
+    /// Why a package is not this app's for this platform, if it is not.
+    fn foreign(&self, package: &Package) -> Option<String> {
+        let m = package.manifest();
+        let ours = self.app.manifest();
+        if m.name != ours.name {
+            Some(format!("it is '{}', not '{}'", m.name, ours.name))
+        } else if m.platform != ours.platform {
+            Some(format!("it is for {}, not {}", m.platform, ours.platform))
+        } else {
+            None
+        }
     }
 
     /// Deletes what earlier runs left in `<cache>/downloads/` except the partial downloads of the

@@ -1,0 +1,94 @@
+//! The feed kept from the last check, for conditional requests: `<cache>/feed/<channel>.json`.
+//!
+//! # Implementation
+//! One JSON file per channel holds the URL it came from, the exact bytes of the feed and of its
+//! signature, and the validators (`ETag`, `Last-Modified`) each came with. It is written
+//! atomically after the feed verified, so bytes and validators always belong together. On a
+//! `304 Not Modified` the kept bytes are used — and verified again exactly like downloaded ones
+//! (signature, app, channel, freshness): the cache directory is the user's, and a `304` only says
+//! "unchanged", never "trusted".
+//!
+//! # Alternatives
+//! Keeping the validators only and trusting the parsed feed from the last run was rejected: it
+//! would make a file in the cache a source of trust. Storing it in the home (state) was rejected:
+//! it is a copy of something re-fetchable, which is what the cache is for.
+//!
+//! # Limitations
+//! A kept copy from another URL (the mirror variable changed) is ignored, not migrated.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::http::Validators;
+
+/// One kept document: its exact text and the validators it came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Kept {
+    /// The validators of the response.
+    #[serde(flatten)]
+    pub(crate) validators: Validators,
+    /// The body, as received (a feed and a minisign signature are UTF-8 text).
+    pub(crate) body: String,
+}
+
+/// The feed and its signature as last verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeptFeed {
+    /// The feed URL they came from.
+    pub(crate) url: String,
+    /// `<channel>.json`.
+    pub(crate) feed: Kept,
+    /// `<channel>.json.minisig`.
+    pub(crate) signature: Kept,
+}
+
+/// `<cache>/feed/<channel>.json`.
+pub(crate) fn path(cache: &Path, channel: &str) -> PathBuf {
+    cache.join("feed").join(format!("{channel}.json"))
+}
+
+/// The copy kept for `channel` from `url`; `None` when there is none, it is unreadable or it came
+/// from another URL.
+pub(crate) fn load(cache: &Path, channel: &str, url: &str) -> Option<KeptFeed> {
+    let bytes = std::fs::read(path(cache, channel)).ok()?;
+    let kept: KeptFeed = serde_json::from_slice(&bytes).ok()?;
+    (kept.url == url).then_some(kept)
+}
+
+/// Keeps `kept` for `channel` (atomically); a failure only costs the next check a full fetch.
+pub(crate) fn save(cache: &Path, channel: &str, kept: &KeptFeed) {
+    let file = path(cache, channel);
+    let written = file
+        .parent()
+        .map_or(Ok(()), |dir| crate::private::create_dir(dir, true))
+        .and_then(|()| serde_json::to_vec(kept).map_err(std::io::Error::other))
+        .and_then(|bytes| crate::private::write(&file, &bytes));
+    if let Err(e) = written {
+        tracing::debug!(error = %e, path = %file.display(), "could not keep the feed for conditional requests");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_feed_round_trips_and_belongs_to_its_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kept = KeptFeed {
+            url: "http://127.0.0.1:1/stable.json".into(),
+            feed: Kept {
+                validators: Validators { etag: Some("\"abc\"".into()), last_modified: None },
+                body: "{}\n".into(),
+            },
+            signature: Kept { validators: Validators::default(), body: "sig".into() },
+        };
+        save(dir.path(), "stable", &kept);
+        assert_eq!(load(dir.path(), "stable", &kept.url), Some(kept.clone()));
+        assert_eq!(load(dir.path(), "stable", "http://127.0.0.1:2/stable.json"), None);
+        assert_eq!(load(dir.path(), "beta", &kept.url), None);
+        std::fs::write(path(dir.path(), "stable"), b"{not json").expect("write");
+        assert_eq!(load(dir.path(), "stable", &kept.url), None, "a damaged copy is ignored");
+    }
+}

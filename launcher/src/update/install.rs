@@ -1,0 +1,139 @@
+//! `--sea-install <FILE>`: install a release from a file on disk, for machines without a network.
+//!
+//! # Implementation
+//! `<FILE>` is a `.sea` artifact of a release directory or a packed executable: both are a
+//! package, which [`Package::open`] reads alike. It gets the checks a download gets after its
+//! bytes arrived, through the same code: the package's manifest and payload signature by the
+//! baked-in key, this app and this platform ([`Updater::check_origin`]), a launcher that runs it,
+//! the pre-release rule of this client, not below the channel's rollback floor and newer than
+//! what is installed (a download is only ever picked when newer) — and then the one install path
+//! of updates ([`Updater::extract_update`]: safe extraction, verified, renamed into place), and the
+//! floor rises as after a download. Nothing touches the network; the update lock is held, so it
+//! never races a `--sea-update`.
+//!
+//! # Alternatives
+//! Self-replacing the launcher from a packed executable that needs a newer one was left out: the
+//! packed executable itself is the new launcher, so the user can run (or install) it directly,
+//! and the error says so.
+//!
+//! # Limitations
+//! A file has no feed around it: it cannot say it is still fresh, so expiry and sequence do not
+//! apply; the floor still refuses going back.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use sea_payload::Package;
+
+use super::{UpdateError, Updater, http};
+use crate::app::App;
+use crate::lock::{self, Mode};
+use crate::state::UpdateState;
+
+/// What `--sea-install` did.
+#[derive(Debug, PartialEq, Eq)]
+enum Installed {
+    /// Installed this version.
+    New(semver::Version),
+    /// This version was already installed.
+    Already(semver::Version),
+}
+
+/// `--sea-install <FILE>`: exit 0 when installed or already installed.
+pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate::error::LauncherError> {
+    let name = app.name();
+    let Some(file) = file.filter(|f| !f.is_empty()) else {
+        return Err(UpdateError::Usage(format!(
+            "--sea-install needs a file: `{name} --sea-install <FILE>` (a .sea artifact of a release directory, or a packed executable of {name})"
+        ))
+        .into());
+    };
+    let path = Path::new(file);
+    let updater = Updater::for_install(app)?;
+    match updater.install_file(path)? {
+        Installed::New(version) => {
+            crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
+            if !app.auto_update().unwrap_or(true) {
+                let var = app.vars.name(crate::vars::AUTO_UPDATE);
+                crate::say::say!(
+                    "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"
+                );
+            }
+        }
+        Installed::Already(version) => {
+            crate::say::say!("{name}: {version} from {} is already installed; nothing to do", path.display());
+        }
+    }
+    Ok(0)
+}
+
+impl<'a> Updater<'a> {
+    /// An updater that never touches the network: the baked-in key and channel only.
+    fn for_install(app: &'a App) -> Result<Self, UpdateError> {
+        let update = &app.manifest().update;
+        let Some(key) = update.public_key.clone() else {
+            return Err(UpdateError::NotConfigured);
+        };
+        let channel = app.channel().unwrap_or("stable").to_owned();
+        let limits = http::Limits::from_app(app, false)?;
+        Ok(Self { app, feed_url: update.feed.clone().unwrap_or_default(), channel, key, interactive: true, limits })
+    }
+
+    fn install_file(&self, path: &Path) -> Result<Installed, UpdateError> {
+        let dirs = &self.app.dirs;
+        dirs.ensure_home()?;
+        dirs.ensure_pkg()?;
+        let name = self.app.name().to_owned();
+        let _lock = lock::acquire(
+            &dirs.cache.join("update.lock"),
+            Mode::Exclusive,
+            Duration::from_secs(600),
+            "updating",
+            &mut || crate::say::say!("{name}: waiting for another update of {name} to finish..."),
+        )?;
+        let refuse = |why: String| UpdateError::NotInstallable { path: path.display().to_string(), why };
+        let package = Package::open(path).map_err(UpdateError::Package)?;
+        self.check_origin(&package).map_err(|e| match e {
+            UpdateError::WrongPayload(why) => refuse(why),
+            other => other,
+        })?;
+        let m = package.manifest();
+        let version = m.version.clone();
+        if m.min_launcher > self.app.launcher_version {
+            return Err(refuse(format!(
+                "{name} {version} needs launcher {} but this one is {}; run that packed executable itself, or use --sea-update, which also updates the launcher",
+                m.min_launcher, self.app.launcher_version
+            )));
+        }
+        if !version.pre.is_empty() && !self.app.runs_prereleases() {
+            return Err(refuse(format!(
+                "{version} is a pre-release and this build follows channel '{}', which runs none",
+                self.channel
+            )));
+        }
+        let mut state = UpdateState::load(&dirs.home);
+        if let Some(floor) = self.app.floor(&state).filter(|floor| version < *floor) {
+            return Err(refuse(format!(
+                "{version} is older than {floor}, the highest version this client verified on channel '{}': refusing to go back (a pin, {}, runs an older installed version)",
+                self.channel,
+                self.app.vars.name(crate::vars::VERSION)
+            )));
+        }
+        let installed = self.installed_version();
+        if version < installed {
+            return Err(refuse(format!("{version} is older than {installed}, which is installed")));
+        }
+        if version == installed {
+            return Ok(Installed::Already(version));
+        }
+        self.extract_update(&package)?;
+        state.raise(&self.channel, self.app.runs_prereleases(), &version);
+        state.save(&dirs.home).map_err(|e| UpdateError::Io {
+            what: "write",
+            path: crate::state::path(&dirs.home),
+            source: e,
+        })?;
+        Ok(Installed::New(version))
+    }
+}
