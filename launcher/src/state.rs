@@ -35,6 +35,22 @@ pub(crate) struct UpdateState {
     /// Last feed check, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_check: Option<u64>,
+    /// Per channel, the release key that signed the feed its floor came from. A floor without
+    /// one was raised before trust statements existed (by the one baked-in key) and is kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    floor_signers: BTreeMap<String, String>,
+    /// Per installed update tree (by id), the release key that signed its package.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tree_signers: BTreeMap<String, String>,
+}
+
+/// What [`UpdateState::forget_untrusted`] dropped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Forgotten {
+    /// `(channel, floor, signer)` of every floor dropped.
+    pub(crate) floors: Vec<(String, Version, String)>,
+    /// `(tree id, signer)` of every tree that is no longer a candidate.
+    pub(crate) trees: Vec<(String, String)>,
 }
 
 /// `<home>/update.json`.
@@ -66,22 +82,53 @@ impl UpdateState {
     /// Raises the floor of `channel` to `version` (never lowers it). The caller states that this
     /// client runs `version`: it installed it for this platform, under this channel's pre-release
     /// rule, with a launcher that runs it.
-    pub(crate) fn raise(&mut self, channel: &str, prerelease: bool, version: &Version) {
+    pub(crate) fn raise(&mut self, channel: &str, prerelease: bool, version: &Version, signer: &str) {
         if self.floors.is_none() {
             let migrated = self.floor(channel, prerelease);
             self.floors = Some(migrated.map(|v| (channel.to_owned(), v)).into_iter().collect());
         }
         let floors = self.floors.get_or_insert_with(BTreeMap::new);
         let floor = floors.entry(channel.to_owned()).or_insert_with(|| version.clone());
-        if *version > *floor {
+        if *version >= *floor {
             *floor = version.clone();
+            self.floor_signers.insert(channel.to_owned(), signer.to_owned());
         }
+    }
+
+    /// Records the key that signed the package of the installed tree `id`.
+    pub(crate) fn record_tree(&mut self, id: &str, signer: &str) {
+        self.tree_signers.insert(id.to_owned(), signer.to_owned());
+    }
+
+    /// Fast-forward recovery: drops every floor raised by, and every tree record signed by, a
+    /// key `trusted` does not trust (a revoked one), so that what a stolen key signed cannot
+    /// block the honest releases after it. Records kept per signer are reset here, in one place.
+    pub(crate) fn forget_untrusted(&mut self, trusted: &sea_payload::trust::Trusted) -> Forgotten {
+        let mut forgotten = Forgotten::default();
+        let revoked: Vec<String> =
+            self.floor_signers.iter().filter(|(_, k)| !trusted.trusts(k)).map(|(c, _)| c.clone()).collect();
+        for channel in revoked {
+            let key = self.floor_signers.remove(&channel).unwrap_or_default();
+            if let Some(version) = self.floors.as_mut().and_then(|f| f.remove(&channel)) {
+                forgotten.floors.push((channel, version, key));
+            }
+        }
+        self.tree_signers.retain(|id, key| {
+            let keep = trusted.trusts(key);
+            if !keep {
+                forgotten.trees.push((id.clone(), key.clone()));
+            }
+            keep
+        });
+        forgotten
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const K: &str = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
 
     fn v(s: &str) -> Version {
         Version::parse(s).expect("semver")
@@ -94,9 +141,9 @@ mod tests {
     #[test]
     fn floors_are_per_channel_and_only_rise() {
         let mut s = UpdateState::default();
-        s.raise("stable", false, &v("1.1.0"));
-        s.raise("beta", true, &v("2.0.0-beta.1"));
-        s.raise("stable", false, &v("1.0.0"));
+        s.raise("stable", false, &v("1.1.0"), K);
+        s.raise("beta", true, &v("2.0.0-beta.1"), K);
+        s.raise("stable", false, &v("1.0.0"), K);
         assert_eq!(s.floor("stable", false), Some(v("1.1.0")));
         assert_eq!(s.floor("beta", true), Some(v("2.0.0-beta.1")));
         assert_eq!(s.floor("nightly", true), None);
@@ -112,10 +159,10 @@ mod tests {
         assert_eq!(poisoned.floor("stable", false), None, "a pre-release floor does not bind a stable client");
         assert_eq!(poisoned.floor("beta", true), Some(v("2.0.0-beta.1")));
         let mut s = poisoned;
-        s.raise("stable", false, &v("1.1.0"));
+        s.raise("stable", false, &v("1.1.0"), K);
         assert_eq!(s.floor("stable", false), Some(v("1.1.0")));
         let mut s = legacy;
-        s.raise("stable", false, &v("1.5.0"));
+        s.raise("stable", false, &v("1.5.0"), K);
         assert_eq!(s.floor("stable", false), Some(v("2.0.0")), "the migrated floor is kept");
         assert_eq!(s.last_check, Some(5));
         // Kept for older launchers, ignored once floors exist.

@@ -28,6 +28,7 @@
 mod http;
 mod pick;
 mod replace;
+pub(crate) mod trust;
 
 use std::fs;
 use std::io::{self, Read};
@@ -37,6 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sea_payload::feed::{self, Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release};
 use sea_payload::package::PackageError;
 use sea_payload::signature::{self, SignatureError};
+use sea_payload::trust::{TrustError, Trusted};
 use sea_payload::{Package, digest};
 use semver::Version;
 
@@ -82,6 +84,17 @@ pub(crate) enum UpdateError {
     /// The feed's signature does not verify.
     #[error("the feed's signature is not valid: {0}")]
     FeedSignature(SignatureError),
+    /// The feed is signed, but by no key the newest trust statement trusts.
+    #[error("{url}: {source}; nothing was installed")]
+    FeedNotTrusted { url: String, source: TrustError },
+    /// The trust statements served next to the feed (or the state stored) were refused.
+    #[error("{url}: {source}; nothing was installed and what this install trusts is unchanged")]
+    Trust { url: String, source: TrustError },
+    /// The newest trust statement has expired.
+    #[error(
+        "{source}: no release is trusted until the publisher writes a new statement (`sea-pack trust <DIR> --sign-key <ROOT KEY>...`) and publishes its trust.json next to the feed; nothing was installed"
+    )]
+    TrustExpired { source: TrustError },
     /// The feed does not parse.
     #[error(transparent)]
     Feed(#[from] FeedError),
@@ -157,7 +170,6 @@ struct Updater<'a> {
     feed_url: String,
     /// The channel this build follows.
     channel: String,
-    key: String,
     interactive: bool,
     limits: http::Limits,
 }
@@ -241,13 +253,13 @@ impl<'a> Updater<'a> {
             return Err(UpdateError::Disabled { var: format!("{}={value}", app.vars.name(vars::AUTO_UPDATE)) });
         }
         let update = &app.manifest().update;
-        let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
+        let (Some(feed_url), Some(_)) = (update.feed.clone(), update.root()) else {
             return Err(UpdateError::NotConfigured);
         };
         feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
         let limits = http::Limits::from_app(app, interactive)?;
-        Ok(Self { app, feed_url, channel, key, interactive, limits })
+        Ok(Self { app, feed_url, channel, interactive, limits })
     }
 
     fn run(&self) -> Result<Outcome, UpdateError> {
@@ -303,7 +315,8 @@ impl<'a> Updater<'a> {
         let mut state = UpdateState::load(&self.app.dirs.home);
         state.last_check = Some(now_secs());
         let _ = state.save(&self.app.dirs.home);
-        let feed = self.fetch_feed(&client).await?;
+        let trusted = self.refresh_trust(&client, &mut state).await?;
+        let (feed, feed_signer) = self.fetch_feed(&client, &trusted).await?;
         let installed = self.installed_version();
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
@@ -328,10 +341,39 @@ impl<'a> Updater<'a> {
             .chain(release.launcher.iter().map(|l| l.artifact.sha256.as_str()))
             .collect();
         self.clean_downloads(&keep);
-        self.install(&client, &release, &mut state).await
+        self.install(&client, &release, &mut state, &trusted, &feed_signer).await
     }
 
-    async fn fetch_feed(&self, client: &reqwest::Client) -> Result<Feed, UpdateError> {
+    /// Walks the trust statements served next to the feed ([`trust`]) and checks the result is
+    /// fresh: what the feed and the artifacts are checked with.
+    async fn refresh_trust(&self, client: &reqwest::Client, state: &mut UpdateState) -> Result<Trusted, UpdateError> {
+        let url = trust::url_for(&self.feed_url);
+        let home = &self.app.dirs.home;
+        let before = trust::load(self.app.manifest(), home)
+            .map_err(|source| UpdateError::Trust { url: trust::path(home).display().to_string(), source })?
+            .ok_or(UpdateError::NotConfigured)?;
+        let served = http::with_deadline(&self.limits, &url, async {
+            match http::get_small(client, &url, sea_payload::trust::MAX_TRUST_LEN).await {
+                Ok(bytes) => Ok(Some(bytes)),
+                // No statement published: what is trusted stays as it is.
+                Err(UpdateError::Status { status: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        let refreshed = trust::refresh(self.app, before, served.as_deref(), &url, state)?;
+        if self.interactive {
+            for key in &refreshed.revoked {
+                crate::say::say!("{}: the publisher revoked the release key {key}", self.app.name());
+            }
+        }
+        state.save(home).map_err(|e| UpdateError::Io { what: "write", path: crate::state::path(home), source: e })?;
+        refreshed.trusted.check_fresh(now_secs()).map_err(|source| UpdateError::TrustExpired { source })?;
+        Ok(refreshed.trusted)
+    }
+
+    /// The feed, checked; and the release key that signed it.
+    async fn fetch_feed(&self, client: &reqwest::Client, trusted: &Trusted) -> Result<(Feed, String), UpdateError> {
         let url = self.feed_url.as_str();
         let sig_url = format!("{url}.minisig");
         let (bytes, sig) = http::with_deadline(&self.limits, url, async {
@@ -342,7 +384,10 @@ impl<'a> Updater<'a> {
         .await?;
         let sig = String::from_utf8(sig)
             .map_err(|_| UpdateError::FeedSignature(SignatureError::BadSignature("not text".into())))?;
-        signature::verify(&bytes, &sig, &self.key).map_err(UpdateError::FeedSignature)?;
+        let signer = trusted.verify_release(&bytes, &sig).map_err(|e| match e {
+            TrustError::Signature(e) => UpdateError::FeedSignature(e),
+            source => UpdateError::FeedNotTrusted { url: url.to_owned(), source },
+        })?;
         let feed = Feed::from_bytes(&bytes)?;
         if feed.name != self.app.name() {
             return Err(UpdateError::OtherApp { found: feed.name });
@@ -354,7 +399,7 @@ impl<'a> Updater<'a> {
                 expected: self.channel.clone(),
             });
         }
-        Ok(feed)
+        Ok((feed, signer))
     }
 
     async fn install(
@@ -362,12 +407,16 @@ impl<'a> Updater<'a> {
         client: &reqwest::Client,
         release: &Release,
         state: &mut UpdateState,
+        trusted: &Trusted,
+        feed_signer: &str,
     ) -> Result<Outcome, UpdateError> {
         let payload_path =
-            self.fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version)).await?;
-        let outcome = self.install_downloaded(client, release, &payload_path).await;
+            self.fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version), trusted).await?;
+        let outcome = self.install_downloaded(client, release, &payload_path, trusted).await;
         let _ = fs::remove_file(&payload_path);
-        let launcher = outcome?;
+        let (launcher, tree_id, package_signer) = outcome?;
+        // Recorded before anything can fail below: a tree on disk always has its signer on record.
+        state.record_tree(&tree_id, &package_signer);
         // The floor rises only for a release this client runs: for its platform, allowed by its
         // pre-release rule, and runnable by the launcher it now has. `pick` chose by the same
         // rules; this keeps the invariant where the floor is written.
@@ -381,7 +430,7 @@ impl<'a> Updater<'a> {
                 release.version
             )));
         }
-        state.raise(&self.channel, self.app.runs_prereleases(), &release.version);
+        state.raise(&self.channel, self.app.runs_prereleases(), &release.version, feed_signer);
         state.save(&self.app.dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
             path: crate::state::path(&self.app.dirs.home),
@@ -395,22 +444,24 @@ impl<'a> Updater<'a> {
         client: &reqwest::Client,
         release: &Release,
         payload_path: &Path,
-    ) -> Result<Option<Version>, UpdateError> {
+        trusted: &Trusted,
+    ) -> Result<(Option<Version>, String, String), UpdateError> {
         let package = Package::open(payload_path).map_err(UpdateError::Package)?;
-        self.check_package(&package, release)?;
+        let signer = self.check_package(&package, release, trusted)?;
+        let tree_id = package.manifest().tree_id();
         let dirs = &self.app.dirs;
         let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
         let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
         let options = ExtractOptions {
             app: self.app.name(),
-            public_key: Some(&self.key),
+            trusted: Some(trusted),
             mark_update: true,
             progress: self.interactive,
             defer_flush: false,
         };
         extract::ensure_tree(&package, &tree, dirs, &options)?;
         if release.min_launcher <= self.app.launcher_version {
-            return Ok(None);
+            return Ok((None, tree_id, signer));
         }
         let Some(launcher) = &release.launcher else {
             return Err(UpdateError::BadLauncher(format!(
@@ -418,14 +469,16 @@ impl<'a> Updater<'a> {
                 release.version, release.min_launcher
             )));
         };
-        let stub_path = self.fetch(client, &launcher.artifact, &format!("launcher {}", launcher.version)).await?;
-        let replaced = replace::replace(self.app, &self.key, &stub_path, launcher, payload_path, release);
+        let stub_path =
+            self.fetch(client, &launcher.artifact, &format!("launcher {}", launcher.version), trusted).await?;
+        let replaced = replace::replace(self.app, trusted, &stub_path, launcher, payload_path, release);
         let _ = fs::remove_file(&stub_path);
-        replaced.map(Some)
+        replaced.map(|v| (Some(v), tree_id, signer))
     }
 
-    /// The package must be the release the feed describes, signed by our key.
-    fn check_package(&self, package: &Package, release: &Release) -> Result<(), UpdateError> {
+    /// The package must be the release the feed describes, signed by a trusted release key
+    /// (returned).
+    fn check_package(&self, package: &Package, release: &Release, trusted: &Trusted) -> Result<String, UpdateError> {
         let m = package.manifest();
         let ours = self.app.manifest();
         let wrong = if m.name != ours.name {
@@ -442,8 +495,8 @@ impl<'a> Updater<'a> {
         if let Some(why) = wrong {
             return Err(UpdateError::WrongPayload(why));
         }
-        package.check_signature(Some(&self.key)).map_err(UpdateError::Package)?;
-        Ok(())
+        let signer = trust::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
+        signer.ok_or_else(|| UpdateError::WrongPayload("its signature was not checked".into()))
     }
 
     /// Deletes what earlier runs left in `<cache>/downloads/` except the partial downloads of the
@@ -463,7 +516,13 @@ impl<'a> Updater<'a> {
 
     /// Downloads and verifies one artifact; returns its path in `<cache>/downloads/`. A resumed
     /// download that does not verify is deleted and fetched once more from scratch.
-    async fn fetch(&self, client: &reqwest::Client, artifact: &Artifact, label: &str) -> Result<PathBuf, UpdateError> {
+    async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        artifact: &Artifact,
+        label: &str,
+        trusted: &Trusted,
+    ) -> Result<PathBuf, UpdateError> {
         let downloads = self.app.dirs.cache.join("downloads");
         crate::private::create_dir(&downloads, true).map_err(|e| UpdateError::Io {
             what: "create",
@@ -495,7 +554,7 @@ impl<'a> Updater<'a> {
                 }
                 return Err(e);
             }
-            match verify_file(&part, artifact, &self.key) {
+            match verify_file(&part, artifact, trusted) {
                 Ok(()) => {
                     fs::rename(&part, &done).map_err(|e| UpdateError::Io {
                         what: "rename",
@@ -524,34 +583,56 @@ impl<'a> Updater<'a> {
 }
 
 /// Size, SHA-256 and minisign signature of a downloaded file, in one streaming pass.
-fn verify_file(path: &Path, artifact: &Artifact, key: &str) -> Result<(), UpdateError> {
+fn verify_file(path: &Path, artifact: &Artifact, trusted: &Trusted) -> Result<(), UpdateError> {
     let io = |source| UpdateError::Io { what: "read", path: path.to_owned(), source };
     let file = fs::File::open(path).map_err(io)?;
-    verify_reader(file, artifact, key, path)
+    verify_reader(file, artifact, trusted, path)
 }
 
 /// Size, SHA-256 and minisign signature of bytes held in memory: the bytes then used are the
 /// bytes verified.
-pub(super) fn verify_bytes(bytes: &[u8], artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
-    verify_reader(bytes, artifact, key, from)
+pub(super) fn verify_bytes(
+    bytes: &[u8],
+    artifact: &Artifact,
+    trusted: &Trusted,
+    from: &Path,
+) -> Result<(), UpdateError> {
+    verify_reader(bytes, artifact, trusted, from)
 }
 
 /// Size, SHA-256 and minisign signature of what `reader` yields (read from `from`).
-fn verify_reader(mut reader: impl Read, artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
+fn verify_reader(
+    mut reader: impl Read,
+    artifact: &Artifact,
+    trusted: &Trusted,
+    from: &Path,
+) -> Result<(), UpdateError> {
     let url = artifact.url.clone();
     let io = |source| UpdateError::Io { what: "read", path: from.to_owned(), source };
-    let public_key = signature::parse_public_key(key).map_err(UpdateError::FeedSignature)?;
     let sig = minisign_verify::Signature::decode(&artifact.signature).map_err(|e| UpdateError::ArtifactSignature {
         url: url.clone(),
         source: SignatureError::BadSignature(e.to_string()),
     })?;
-    let mut verifier = public_key.verify_stream(&sig).map_err(|e| UpdateError::ArtifactSignature {
-        url: url.clone(),
-        source: match e {
-            minisign_verify::Error::UnexpectedKeyId => SignatureError::OtherKey,
-            other => SignatureError::BadSignature(other.to_string()),
-        },
-    })?;
+    // The release key whose id the signature names; a key the statement does not trust is
+    // "another key", whatever signed it.
+    let keys = trusted
+        .release_keys
+        .iter()
+        .map(|key| signature::parse_public_key(key))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(UpdateError::FeedSignature)?;
+    let mut found = Err(SignatureError::OtherKey);
+    for public_key in &keys {
+        match public_key.verify_stream(&sig) {
+            Ok(verifier) => {
+                found = Ok(verifier);
+                break;
+            }
+            Err(minisign_verify::Error::UnexpectedKeyId) => {}
+            Err(other) => found = Err(SignatureError::BadSignature(other.to_string())),
+        }
+    }
+    let mut verifier = found.map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     let mut hasher = digest::HashingReader::new(&mut reader);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
