@@ -172,4 +172,23 @@ mod tests {
         let other = parse(r#"{"highest_verified": "9.0.0", "floors": {"stable": "1.0.0"}}"#);
         assert_eq!(other.floor("stable", false), Some(v("1.0.0")));
     }
+
+    #[test]
+    fn forgetting_a_revoked_key_drops_its_floors_and_trees_and_keeps_the_rest() {
+        use sea_payload::trust::{RootSet, Trusted};
+        const OTHER: &str = "RWTU6+G4WI+n6Fh4Jz5aA0bhrN1bl+rDGrZvsGB0RoV1X4eUOWXYzLay";
+        let mut s = parse(r#"{"floors": {"legacy": "5.0.0"}}"#);
+        s.raise("stable", false, &v("99.0.0"), K);
+        s.raise("beta", true, &v("3.0.0-beta.1"), OTHER);
+        s.record_tree("99.0.0-0123456789ab", K);
+        s.record_tree("3.0.0-beta.1-0123456789ab", OTHER);
+        let trusted = Trusted::from_root(RootSet { keys: vec![OTHER.to_owned()], threshold: 1 }).expect("root");
+        let forgotten = s.forget_untrusted(&trusted);
+        assert_eq!(forgotten.floors, vec![("stable".to_owned(), v("99.0.0"), K.to_owned())]);
+        assert_eq!(forgotten.trees, vec![("99.0.0-0123456789ab".to_owned(), K.to_owned())]);
+        assert_eq!(s.floor("stable", false), None, "the floor the revoked key raised is gone");
+        assert_eq!(s.floor("beta", true), Some(v("3.0.0-beta.1")));
+        assert_eq!(s.floor("legacy", false), Some(v("5.0.0")), "a floor with no signer on record is kept");
+        assert_eq!(s.forget_untrusted(&trusted), Forgotten::default(), "forgetting twice drops nothing more");
+    }
 }

@@ -12,7 +12,7 @@ use std::process::Output;
 
 use sea_tests::faults::Feed;
 use sea_tests::layout::names;
-use sea_tests::{run, text};
+use sea_tests::{assert_clean_error, run, text};
 
 const NAME: &str = "tc";
 
@@ -355,4 +355,76 @@ fn a_one_key_binary_of_todays_format_updates_from_a_site_with_statements() {
     w.release(&v110, "root");
     w.updates_to(&client, "1.1.0");
     assert_eq!(w.stored(), Some(1));
+}
+
+#[test]
+fn build_refuses_a_signer_the_binary_would_not_trust_and_a_threshold_or_chain_that_cannot_work() {
+    let w = World::new(&["r1", "r2", "rel", "other"]);
+    let sb = &w.feed.sb;
+    let app = sb.app("src").exec("bin/app", "#!/bin/sh\necho hi\n");
+    let build = |extra: &[String]| {
+        let out = sb.path("bin/refused");
+        run(sb
+            .sea_pack()
+            .arg("build")
+            .arg(app.path())
+            .args(["--name", NAME, "--version", "1.0.0", "--entry", "bin/app", "--feed", &w.feed.url()])
+            .args(extra)
+            .arg("-o")
+            .arg(&out))
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let (r1, r2, rel) = (w.pk("r1"), w.pk("r2"), w.pk("rel"));
+    let (sk_r1, sk_rel, sk_other) = (w.sk("r1"), w.sk("rel"), w.sk("other"));
+
+    let err = assert_clean_error(
+        &build(&s(&["--public-key", &r1, "--public-key", &r2, "--threshold", "3", "--sign-key", &sk_r1])),
+        "threshold above the keys",
+    );
+    assert!(err.contains("--threshold 3 must be between 1 and the number of --public-key root keys (2)"), "{err}");
+    let err =
+        assert_clean_error(&build(&s(&["--public-key", &r1, "--sign-key", &sk_rel])), "delegated key, no --trust");
+    assert!(err.contains("is not a key the --public-key root keys trusts") && err.contains("--trust"), "{err}");
+
+    w.first_statement(&["r1", "r2"], 2, &["rel"], &["r1", "r2"]);
+    let site = w.feed.dir.to_string_lossy().into_owned();
+    let err = assert_clean_error(
+        &build(&s(&[
+            "--public-key",
+            &r1,
+            "--public-key",
+            &r2,
+            "--threshold",
+            "2",
+            "--trust",
+            &site,
+            "--sign-key",
+            &sk_other,
+        ])),
+        "signer outside the statement",
+    );
+    assert!(err.contains("is not a key trust statement 1 (embedded with --trust) trusts"), "{err}");
+    // The chain does not start from this root: no binary built with it could use it.
+    let err = assert_clean_error(
+        &build(&s(&["--public-key", &w.pk("other"), "--trust", &site, "--sign-key", &sk_rel])),
+        "chain from another root",
+    );
+    assert!(err.contains("does not verify from the --public-key root keys"), "{err}");
+    assert!(!sb.path("bin/refused").exists());
+    // The right pair builds, and the payload verifies with the delegated key.
+    let out = build(&s(&[
+        "--public-key",
+        &r1,
+        "--public-key",
+        &r2,
+        "--threshold",
+        "2",
+        "--trust",
+        &site,
+        "--sign-key",
+        &sk_rel,
+    ]));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = run(sb.sea_pack().arg("verify").arg(sb.path("bin/refused")));
+    assert!(out.status.success(), "verify: {}", text(&out).1);
 }
