@@ -374,7 +374,7 @@ fn build_refuses_a_signer_the_binary_would_not_trust_and_a_threshold_or_chain_th
             .arg(&out))
     };
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    let (r1, r2, rel) = (w.pk("r1"), w.pk("r2"), w.pk("rel"));
+    let (r1, r2) = (w.pk("r1"), w.pk("r2"));
     let (sk_r1, sk_rel, sk_other) = (w.sk("r1"), w.sk("rel"), w.sk("other"));
 
     let err = assert_clean_error(
