@@ -273,9 +273,14 @@ impl Manifest {
             if self.update.root_keys.first() != self.update.public_key.as_ref() {
                 return Err(invalid("update.root_keys", "the first root key must be update.public_key".into()));
             }
-            // Checked here so that a manifest that exists has a usable root.
-            if let Some(root) = self.update.root() {
-                root.validate().map_err(|e| invalid("update.root_keys", e.to_string()))?;
+            // Bounds only: the keys are decoded where a signature is checked
+            // (`Trusted::from_root` validates them), not at every start.
+            let (keys, threshold) = (&self.update.root_keys, self.update.threshold.unwrap_or(1));
+            if keys.len() > crate::trust::MAX_KEYS || threshold == 0 || threshold as usize > keys.len() {
+                return Err(invalid(
+                    "update.threshold",
+                    format!("{threshold} of {} root keys (1 to {} keys)", keys.len(), crate::trust::MAX_KEYS),
+                ));
             }
         }
         if let Some(text) = &self.update.trust {

@@ -386,6 +386,8 @@ impl<'a> Updater<'a> {
             .map_err(|_| UpdateError::FeedSignature(SignatureError::BadSignature("not text".into())))?;
         let signer = trusted.verify_release(&bytes, &sig).map_err(|e| match e {
             TrustError::Signature(e) => UpdateError::FeedSignature(e),
+            // No statement published: the one-key wording ("another key than the one this binary trusts").
+            TrustError::NotTrusted { version: 0 } => UpdateError::FeedSignature(SignatureError::OtherKey),
             source => UpdateError::FeedNotTrusted { url: url.to_owned(), source },
         })?;
         let feed = Feed::from_bytes(&bytes)?;
