@@ -8,6 +8,15 @@
 //! lift the stable floor above the real stable releases. `last_check` rate-limits the background
 //! check to once a day.
 //!
+//! # Fast-forward recovery
+//! `floor_signers` records, per channel, the release key that signed the feed the floor came
+//! from, and `tree_signers` the key that signed each installed update's package. When a trust
+//! statement revokes a key, [`UpdateState::forget_untrusted`] drops both, so a version number a
+//! stolen key pushed up (99.0.0) does not block the honest releases after it. Every record kept
+//! per signer is reset there (one `retain` line each). Records without a signer predate trust
+//! statements (signed by the one baked-in key) and are kept; an older launcher rewriting the file
+//! drops the signer maps, which then counts as that.
+//!
 //! # Migration
 //! Launchers before per-channel floors wrote one `highest_verified`. When `floors` is absent, that
 //! value is taken as the floor of the channel this client follows — unless it is a version this

@@ -4,23 +4,27 @@
 //! `--sea-update` and the once-a-day background check run the same steps, on a current-thread
 //! tokio runtime built for the occasion (never on the start-up path):
 //!
+//! 0. fetch `<feed dir>/trust.json` and walk the trust statements in it from the newest one this
+//!    install trusts ([`trust`]): store the result, forget the floors and trees of revoked keys,
+//!    and refuse to go on past the newest statement's expiry;
 //! 1. fetch `<feed>` and `<feed>.minisig` (`https://`, or plain `http://` on loopback only),
-//!    verify the signature with the key baked in at build time, parse, and refuse a feed of
-//!    another app or of another channel than the one this build follows (the signed `channel`
-//!    field against the channel recorded at build time);
+//!    verify the signature with the release keys trusted now (the baked-in root keys while no
+//!    statement is published), parse, and refuse a feed of another app or of another channel
+//!    than the one this build follows (the signed `channel` field against the channel recorded
+//!    at build time);
 //! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
 //!    its channel's rollback floor, for this platform, a pre-release only when this client runs
 //!    them (its channel, not the feed's say-so), runnable, inside its rollout;
 //! 3. download the payload artifact into `<cache>/downloads/` (resuming a partial download),
 //!    then verify its size, SHA-256 and minisign signature **before** anything is unpacked;
 //! 4. check that the package inside names this app, this platform and that version, and is
-//!    signed by the same key;
+//!    signed by a trusted release key (recorded beside the tree);
 //! 5. install it with the launcher's own safe extraction ([`crate::extract`]) into
 //!    `<cache>/pkg/<platform>/<version>-<sha12>/`, marked as an update;
 //! 6. if it needs a newer launcher, download and verify that too and replace the executable
 //!    ([`replace`]: platform marker, verified bytes, a trial start before and after the swap);
 //! 7. raise the channel's rollback floor to the version ([`crate::state`]) — only for a release
-//!    this client runs — and delete the downloads.
+//!    this client runs — recording the key that signed the feed, and delete the downloads.
 //!
 //! Anything that fails verification is deleted and reported; the version in use is never
 //! touched. One update runs at a time (`<cache>/update.lock`).
