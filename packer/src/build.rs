@@ -212,14 +212,13 @@ fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
     if let Some(root) = update.root() {
         root.validate().map_err(|e| anyhow!("--public-key: {e}"))?;
     }
-    if update.trust.is_some() {
+    if let Some(dir) = &args.trust {
         // The chain must walk from this root, or no client could use it.
-        let name = &args.name;
-        update.trusted(name).map_err(|e| {
+        update.trusted(&args.name).map_err(|e| {
             anyhow!(
                 "--trust {}: {e}; the chain does not verify from the --public-key root keys (and \
                  --threshold) given, so no binary built with them could use it",
-                args.trust.as_deref().map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+                dir.display()
             )
         })?;
     }
@@ -241,24 +240,22 @@ fn read_trust(dir: &Path) -> Result<String> {
 fn check_keys(update: &UpdateSettings, name: &str, signer: Option<&SigningKey>) -> Result<()> {
     let trusted = update.trusted(name).map_err(|e| anyhow!("{e}"))?.map(|a| a.trusted);
     match (trusted, signer) {
-        (Some(trusted), Some(signer)) if !trusted.trusts(&signer.public_base64()) => {
-            let by = if trusted.version == 0 {
-                "the --public-key root keys".to_owned()
-            } else {
-                format!("trust statement {} (embedded with --trust)", trusted.version)
-            };
-            bail!(
-                "--sign-key {} (public key {}) is not a key {by} trusts: the launcher would refuse the \
-                 payload; sign with {}",
-                signer.path().display(),
-                signer.public_base64(),
-                if trusted.version == 0 {
-                    "the secret key of a --public-key, or delegate this key with `sea-pack trust --delegate` and pass --trust <DIR>"
-                } else {
-                    "one of its release keys, or write a new statement that delegates this key"
-                }
-            )
-        }
+        (Some(trusted), Some(signer)) if !trusted.trusts(&signer.public_base64()) && trusted.version == 0 => bail!(
+            "--sign-key {} (public key {}) does not match --public-key {}: the launcher would refuse \
+             the payload; pass the matching pair (or delegate this key with `sea-pack trust --delegate` \
+             and build with --trust <DIR>)",
+            signer.path().display(),
+            signer.public_base64(),
+            trusted.release_keys.join(" / ")
+        ),
+        (Some(trusted), Some(signer)) if !trusted.trusts(&signer.public_base64()) => bail!(
+            "--sign-key {} (public key {}) is not a key trust statement {} (embedded with --trust) trusts: \
+             the launcher would refuse the payload; sign with one of its release keys, or write a new \
+             statement that delegates this key",
+            signer.path().display(),
+            signer.public_base64(),
+            trusted.version
+        ),
         (Some(_), None) => bail!(
             "--public-key needs --sign-key: a launcher that trusts a key refuses an unsigned payload, so this \
              binary could not even unpack itself; pass the matching --sign-key"
