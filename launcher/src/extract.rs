@@ -47,8 +47,9 @@ const SPACE_MARGIN: u64 = 1024 * 1024;
 pub(crate) struct ExtractOptions<'a> {
     /// The app name, for messages.
     pub(crate) app: &'a str,
-    /// A payload must be signed by this key (baked in at build time).
-    pub(crate) public_key: Option<&'a str>,
+    /// A payload must be signed by a release key this names (the baked-in root, or the newest
+    /// trust statement embedded or stored; see [`crate::update::trust`]).
+    pub(crate) trusted: Option<&'a sea_payload::trust::Trusted>,
     /// Mark the tree as installed by an update.
     pub(crate) mark_update: bool,
     /// Whether a progress bar may be shown.
@@ -122,7 +123,7 @@ pub(crate) fn ensure_tree(
         }
         return Ok(Extracted::AlreadyThere);
     }
-    package.check_signature(options.public_key)?;
+    crate::update::trust::check_package(package, options.trusted)?;
     check_space(&dirs.pkg, manifest.unpacked_size + manifest.entries * 4096, &dirs.cache_var)?;
     let temp = tree.temp_dir();
     // The boot id the unflushed tree is marked with; `None`: flush before publishing.

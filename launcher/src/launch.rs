@@ -188,9 +188,10 @@ impl Session<'_> {
         if let Err(damage) = tree::quick_check(&tree.dir, manifest, manifest_len) {
             tracing::info!(tree = %tree.dir.display(), %damage, "extracting");
             crate::dirs::check_cache_writable(&app.dirs)?;
+            let trusted = crate::update::trust::for_payload(manifest, &app.dirs.home);
             let options = ExtractOptions {
                 app: app.name(),
-                public_key: manifest.update.public_key.as_deref(),
+                trusted: trusted.as_ref(),
                 mark_update: false,
                 progress: true,
                 defer_flush: true,

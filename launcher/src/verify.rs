@@ -90,7 +90,8 @@ pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::La
 
     let mut out = std::io::stdout().lock();
     app.package.verify_payload()?;
-    app.package.check_signature(app.manifest().update.public_key.as_deref())?;
+    let trusted = crate::update::trust::for_payload(app.manifest(), &app.dirs.home);
+    crate::update::trust::check_package(&app.package, trusted.as_ref())?;
     let _ = writeln!(out, "payload of {}: sha256 ok", app.process.exe_path.display());
     app.dirs.ensure_home()?;
     app.dirs.ensure_cache_root()?;
@@ -132,7 +133,7 @@ pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::La
     )?;
     let options = ExtractOptions {
         app: app.name(),
-        public_key: app.manifest().update.public_key.as_deref(),
+        trusted: trusted.as_ref(),
         mark_update: false,
         progress: true,
         defer_flush: false,

@@ -93,7 +93,7 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
     let min_launcher = choose_min_launcher(args.min_launcher.as_deref(), &stub, &launcher_path)?;
     let update = update_settings(args)?;
     let signer = args.sign_key.as_deref().map(SigningKey::load).transpose()?;
-    check_keys(&update, signer.as_ref())?;
+    check_keys(&update, &args.name, signer.as_ref())?;
     let kind = input::detect(&args.input)?;
     let spec = PackageSpec {
         name: args.name.clone(),
@@ -186,23 +186,78 @@ fn update_settings(args: &BuildArgs) -> Result<UpdateSettings> {
             )
         })?);
     }
-    let public_key = args.public_key.as_deref().map(sign::resolve_public_key).transpose()?;
-    if args.feed.is_some() && public_key.is_none() {
+    let keys = args.public_key.iter().map(|k| sign::resolve_public_key(k)).collect::<Result<Vec<_>>>()?;
+    if args.feed.is_some() && keys.is_empty() {
         bail!(
             "--feed needs --public-key: the launcher installs only releases signed by the key baked in \
              (make one with `sea-pack keygen -o release.key` and pass --public-key release.key.pub --sign-key release.key)"
         );
     }
-    Ok(UpdateSettings { feed: args.feed.clone(), public_key, channel })
+    if keys.is_empty() && (args.threshold.is_some() || args.trust.is_some()) {
+        bail!("--threshold and --trust need the root keys: pass --public-key <KEY> (repeatable)");
+    }
+    if let Some(m) = args.threshold
+        && (m == 0 || m as usize > keys.len())
+    {
+        bail!("--threshold {m} must be between 1 and the number of --public-key root keys ({})", keys.len());
+    }
+    let trust = args.trust.as_deref().map(read_trust).transpose()?;
+    // One key, threshold 1: the one-key format, byte for byte (older tools read it).
+    let whole_root = keys.len() > 1 || args.threshold.is_some_and(|m| m != 1);
+    let update = UpdateSettings {
+        feed: args.feed.clone(),
+        public_key: keys.first().cloned(),
+        channel,
+        root_keys: if whole_root { keys.clone() } else { Vec::new() },
+        threshold: args.threshold.filter(|_| whole_root),
+        trust,
+    };
+    if let Some(root) = update.root() {
+        root.validate().map_err(|e| anyhow!("--public-key: {e}"))?;
+    }
+    if let Some(dir) = &args.trust {
+        // The chain must walk from this root, or no client could use it.
+        update.trusted(&args.name).map_err(|e| {
+            anyhow!(
+                "--trust {}: {e}; the chain does not verify from the --public-key root keys (and \
+                 --threshold) given, so no binary built with them could use it",
+                dir.display()
+            )
+        })?;
+    }
+    Ok(update)
 }
 
-fn check_keys(update: &UpdateSettings, signer: Option<&SigningKey>) -> Result<()> {
-    match (&update.public_key, signer) {
-        (Some(public), Some(signer)) if *public != signer.public_base64() => bail!(
-            "--sign-key {} (public key {}) does not match --public-key {public}: the launcher would refuse \
-             the payload; pass the matching pair",
+/// Reads `<DIR>/trust.json` for `--trust`, as its exact text.
+fn read_trust(dir: &Path) -> Result<String> {
+    let path = dir.join(sea_payload::trust::TRUST_FILE);
+    let bytes = fs::read(&path).with_context(|| {
+        format!("--trust: could not read {} (write it with `sea-pack trust {}`)", path.display(), dir.display())
+    })?;
+    sea_payload::trust::TrustFile::from_bytes(&bytes).map_err(|e| anyhow!("--trust: {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow!("--trust: {} is not UTF-8 text", path.display()))
+}
+
+/// The payload's signer must be a key this binary trusts on its own: a root key, or with an
+/// embedded chain a release key its newest statement trusts.
+fn check_keys(update: &UpdateSettings, name: &str, signer: Option<&SigningKey>) -> Result<()> {
+    let trusted = update.trusted(name).map_err(|e| anyhow!("{e}"))?.map(|a| a.trusted);
+    match (trusted, signer) {
+        (Some(trusted), Some(signer)) if !trusted.trusts(&signer.public_base64()) && trusted.version == 0 => bail!(
+            "--sign-key {} (public key {}) does not match --public-key {}: the launcher would refuse \
+             the payload; pass the matching pair (or delegate this key with `sea-pack trust --delegate` \
+             and build with --trust <DIR>)",
             signer.path().display(),
-            signer.public_base64()
+            signer.public_base64(),
+            trusted.release_keys.join(" / ")
+        ),
+        (Some(trusted), Some(signer)) if !trusted.trusts(&signer.public_base64()) => bail!(
+            "--sign-key {} (public key {}) is not a key trust statement {} (embedded with --trust) trusts: \
+             the launcher would refuse the payload; sign with one of its release keys, or write a new \
+             statement that delegates this key",
+            signer.path().display(),
+            signer.public_base64(),
+            trusted.version
         ),
         (Some(_), None) => bail!(
             "--public-key needs --sign-key: a launcher that trusts a key refuses an unsigned payload, so this \

@@ -119,12 +119,24 @@ pub(crate) struct BuildArgs {
     /// any other. Needs --public-key.
     #[arg(long, value_name = "URL")]
     pub(crate) feed: Option<String>,
-    /// Public key that updates (and this payload) must be signed with: the base64 key (`RW…`) or a
-    /// minisign `.pub` file, e.g. `--public-key release.key.pub`.
+    /// A root key, baked in: the base64 key (`RW…`) or a minisign `.pub` file, e.g.
+    /// `--public-key root1.pub --public-key root2.pub`. Repeatable. With no trust statement
+    /// published, releases (and this payload) must be signed by a root key; `sea-pack trust`
+    /// delegates signing to release keys.
     #[arg(long, value_name = "KEY")]
-    pub(crate) public_key: Option<String>,
+    pub(crate) public_key: Vec<String>,
+    /// How many of the --public-key root keys must sign a trust statement, e.g. `--threshold 2`
+    /// (1 ≤ M ≤ the number of keys; default 1).
+    #[arg(long, value_name = "M")]
+    pub(crate) threshold: Option<u32>,
+    /// Embed the newest trust statement of this release directory (`<DIR>/trust.json`, verified
+    /// from the root keys), so that a payload signed by a delegated release key verifies offline on
+    /// first start, e.g. `--trust site/`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) trust: Option<PathBuf>,
     /// Sign the payload with this minisign secret key file (unencrypted, as `sea-pack keygen`
-    /// writes it), e.g. `--sign-key release.key`.
+    /// writes it), e.g. `--sign-key release.key`: a root key, or with --trust a release key the
+    /// newest statement trusts.
     #[arg(long, value_name = "FILE")]
     pub(crate) sign_key: Option<PathBuf>,
     /// Drop this many leading path components from an archive's entries, e.g.

@@ -98,7 +98,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use sea_payload::digest::{self, HashingReader};
 use sea_payload::feed::{self, Artifact, Feed, LauncherArtifact, Release};
-use sea_payload::signature;
 use semver::Version;
 
 use crate::cli::ReleaseArgs;
@@ -286,12 +285,15 @@ fn open_all(paths: &[PathBuf], key: &SigningKey) -> Result<Vec<Checked>> {
 fn check_key(checked: &Checked, key: &SigningKey) -> Result<()> {
     let path = checked.package.path().display();
     let public = key.public_base64();
-    if let Some(baked) = &checked.package.manifest().update.public_key
-        && *baked != public
+    let manifest = checked.package.manifest();
+    if let Some(trusted) = manifest.update.trusted(&manifest.name).ok().flatten().map(|a| a.trusted)
+        && !trusted.trusts(&public)
     {
         bail!(
-            "{path} trusts the public key {baked}, but --sign-key {} is {public}: its clients would reject \
-             this release; sign with the key the binary was built with",
+            "{path} trusts the public key {}, but --sign-key {} is {public}: its clients would reject \
+             this release; sign with the key the binary was built with (a --public-key, or a release key of \
+             the statement given to --trust)",
+            trusted.release_keys.join(", "),
             key.path().display()
         );
     }
@@ -323,7 +325,7 @@ fn load_feed(path: &Path, name: &str, ctx: &Run) -> Result<Feed> {
             sig_path.display()
         )
     })?;
-    signature::verify(&bytes, &sig, &ctx.key.public_base64()).map_err(|e| {
+    crate::trust::verify_existing(&bytes, &sig, &ctx.key.public_base64(), &ctx.dir).map_err(|e| {
         anyhow!(
             "the existing feed {} does not verify with --sign-key's public key ({e}); it was modified or \
              signed with another key: refusing to add to it",

@@ -155,3 +155,26 @@ fn verify_chain(file: &TrustFile, path: &Path) -> Result<(String, Trusted)> {
 fn resolve_keys(values: &[String], flag: &str) -> Result<Vec<String>> {
     values.iter().map(|v| resolve_public_key(v).with_context(|| flag.to_owned())).collect()
 }
+
+/// Whether a feed already in `dir` may be added to by `--sign-key` `public`: signed by it, or by
+/// a release key of any statement of `dir`'s verified chain (the key it replaced after a
+/// rotation). The signer that verified, or the error of the check with `public`.
+pub(crate) fn verify_existing(bytes: &[u8], sig: &str, public: &str, dir: &Path) -> Result<String, String> {
+    let own = sea_payload::signature::verify(bytes, sig, public).map(|_| public.to_owned()).map_err(|e| e.to_string());
+    if own.is_ok() {
+        return own;
+    }
+    let path = dir.join(TRUST_FILE);
+    let Ok(Some(file)) = read_chain(&path) else { return own };
+    if verify_chain(&file, &path).is_err() {
+        return own;
+    }
+    let earlier =
+        file.statements.iter().filter_map(|s| Statement::from_body(&s.body).ok()).flat_map(|s| s.release_keys);
+    for key in earlier {
+        if sea_payload::signature::verify(bytes, sig, &key).is_ok() {
+            return Ok(key);
+        }
+    }
+    own
+}

@@ -19,7 +19,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use sea_payload::Package;
 use sea_payload::index::Index;
-use sea_payload::package::{Search, SignatureStatus};
+use sea_payload::package::{PackageErrorKind, Search, SignatureStatus};
+use sea_payload::signature::SignatureError;
 
 use crate::cli::VerifyArgs;
 use crate::sign;
@@ -101,29 +102,52 @@ fn check_index(package: &Package, index: &Index) -> Result<()> {
 }
 
 fn check_signature(package: &Package, given: Option<&str>) -> Result<Signature> {
-    let baked = package.manifest().update.public_key.clone();
-    if let (Some(given), Some(baked)) = (given, &baked)
-        && given != baked
+    let manifest = package.manifest();
+    // What the binary's own launcher trusts: its root keys, or the newest embedded statement's
+    // release keys.
+    let trusted = manifest
+        .update
+        .trusted(&manifest.name)
+        .map_err(|e| anyhow!("{}: the embedded trust chain: {e}", package.path().display()))?
+        .map(|a| a.trusted);
+    if let (Some(given), Some(trusted)) = (given, &trusted)
+        && !trusted.trusts(given)
     {
         bail!(
-            "{}: --public-key {given} is not the key baked into the binary ({baked}), whose launcher checks \
-             its payload with the baked-in key",
-            package.path().display()
+            "{}: --public-key {given} is not a key the binary trusts ({}), and its launcher checks its \
+             payload with those",
+            package.path().display(),
+            trusted.release_keys.join(", ")
         );
     }
-    let (key, source) = match (given, baked) {
-        (Some(key), _) => (key.to_owned(), KeySource::Given),
-        (None, Some(key)) if package.signature().is_some() => (key, KeySource::BakedIn),
-        (None, Some(key)) => return Ok(Signature::Missing { key }),
+    let (keys, source) = match (given, &trusted) {
+        (Some(key), _) => (vec![key.to_owned()], KeySource::Given),
+        (None, Some(t)) if package.signature().is_some() => (t.release_keys.clone(), KeySource::BakedIn),
+        (None, Some(t)) => return Ok(Signature::Missing { key: t.release_keys.join(", ") }),
         (None, None) if package.signature().is_some() => return Ok(Signature::Unverified),
         (None, None) => return Ok(Signature::Unsigned),
     };
-    match package.check_signature(Some(&key)) {
+    // The key whose id the signature names, else the first (its error then says "another key").
+    let mut result = None;
+    for key in &keys {
+        match package.check_signature(Some(key)) {
+            Err(e) if matches!(&*e.kind, PackageErrorKind::Signature(SignatureError::OtherKey)) => {
+                result.get_or_insert((key.clone(), Err(e)));
+            }
+            other => {
+                result = Some((key.clone(), other));
+                break;
+            }
+        }
+    }
+    let Some((key, result)) = result else { bail!("{}: no key to check the signature with", package.path().display()) };
+    let all = keys.join(", ");
+    match result {
         Ok(SignatureStatus::Verified(trusted_comment)) => Ok(Signature::Verified { key, source, trusted_comment }),
         Ok(_) => Err(anyhow!("{}: the signature was not checked", package.path().display())),
         Err(e) => Err(match source {
             KeySource::Given => anyhow!("{e} (checked with --public-key {key})"),
-            KeySource::BakedIn => anyhow!("{e} (checked with the public key baked into the binary, {key})"),
+            KeySource::BakedIn => anyhow!("{e} (checked with the public keys the binary trusts, {all})"),
         }),
     }
 }

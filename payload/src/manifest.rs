@@ -30,6 +30,7 @@ use crate::codec::Compression;
 use crate::digest;
 use crate::paths;
 use crate::platform;
+use crate::trust::{Advanced, RootSet, TrustError, TrustFile, Trusted};
 
 /// The manifest format this crate writes.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -78,12 +79,49 @@ pub struct UpdateSettings {
     /// takes the feed URL's file stem.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// The whole root when it is more than `public_key` alone: every root key (the first is
+    /// `public_key`, kept so that readers of the one-key format still find a root key). Empty in
+    /// a one-key build, whose manifest is then byte-identical to the one-key format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub root_keys: Vec<String>,
+    /// How many root keys must sign a trust statement; absent = 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
+    /// The newest trust chain at build time (`build --trust`), as the exact text of
+    /// `trust.json`: a string, so that the parse at every start copies it and looks no further;
+    /// it is parsed and verified from the root only when a signature is checked (cold start,
+    /// update). It needs no signature of its own: every statement in it is signed by the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
 }
 
 impl UpdateSettings {
     /// The channel this build follows: the recorded one, else the feed URL's file stem.
     pub fn channel(&self) -> Option<&str> {
         self.channel.as_deref().or_else(|| self.feed.as_deref().and_then(crate::feed::channel_of_url))
+    }
+
+    /// The baked-in root: `root_keys` with `threshold`, else the one-key format's `public_key`
+    /// with threshold 1; `None` for a build that trusts no key.
+    pub fn root(&self) -> Option<RootSet> {
+        let keys = if self.root_keys.is_empty() { vec![self.public_key.clone()?] } else { self.root_keys.clone() };
+        Some(RootSet { keys, threshold: self.threshold.unwrap_or(1) })
+    }
+
+    /// The embedded chain, parsed (bounded); `None` when the build embeds none.
+    pub fn trust_file(&self) -> Result<Option<TrustFile>, TrustError> {
+        self.trust.as_deref().map(|text| TrustFile::from_bytes(text.as_bytes())).transpose()
+    }
+
+    /// What this build trusts on its own: the root, walked forward through the embedded chain
+    /// (from the statement that names the root, for a build after a root rotation).
+    /// `None` for a build that trusts no key.
+    pub fn trusted(&self, name: &str) -> Result<Option<Advanced>, TrustError> {
+        let Some(root) = self.root() else { return Ok(None) };
+        match self.trust_file()? {
+            Some(file) => Trusted::anchor(root, &file, name)?.advance(&file, name).map(Some),
+            None => Ok(Some(Advanced { trusted: Trusted::from_root(root)?, revoked: Vec::new(), root_changed: false })),
+        }
     }
 }
 
@@ -230,6 +268,29 @@ impl Manifest {
         }
         if let Some(key) = &self.update.public_key {
             crate::signature::parse_public_key(key).map_err(|e| invalid("update.public_key", e.to_string()))?;
+        }
+        if !self.update.root_keys.is_empty() || self.update.threshold.is_some() {
+            if self.update.root_keys.first() != self.update.public_key.as_ref() {
+                return Err(invalid("update.root_keys", "the first root key must be update.public_key".into()));
+            }
+            // Bounds only: the keys are decoded where a signature is checked
+            // (`Trusted::from_root` validates them), not at every start.
+            let (keys, threshold) = (&self.update.root_keys, self.update.threshold.unwrap_or(1));
+            if keys.len() > crate::trust::MAX_KEYS || threshold == 0 || threshold as usize > keys.len() {
+                return Err(invalid(
+                    "update.threshold",
+                    format!("{threshold} of {} root keys (1 to {} keys)", keys.len(), crate::trust::MAX_KEYS),
+                ));
+            }
+        }
+        if let Some(text) = &self.update.trust {
+            // Only bounded here: the chain is parsed and verified where a signature is checked.
+            if text.len() as u64 > crate::trust::MAX_TRUST_LEN {
+                return Err(invalid("update.trust", format!("larger than {} bytes", crate::trust::MAX_TRUST_LEN)));
+            }
+            if self.update.public_key.is_none() {
+                return Err(invalid("update.trust", "a trust chain needs a root key (update.public_key)".into()));
+            }
         }
         Ok(())
     }

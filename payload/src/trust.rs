@@ -272,6 +272,37 @@ impl Trusted {
         Ok(Self { version: 0, release_keys: root.keys.clone(), root, expires: None, body_sha256: None })
     }
 
+    /// The starting state of a binary built with root `root` and the embedded chain `file`: the
+    /// baked-in root (version 0) when the chain starts from it; else — a binary built after a
+    /// root rotation bakes in the new root — the earliest statement that names exactly `root`,
+    /// checked against `root`'s threshold (every statement naming a root is signed by it: as
+    /// the current root, or as the new one of a rotation). TUF's rule: a client ships with a
+    /// recent root and trusts from there. The caller walks `file` forward from the result.
+    pub fn anchor(root: RootSet, file: &TrustFile, name: &str) -> Result<Self, TrustError> {
+        let baked = Self::from_root(root)?;
+        for signed in &file.statements {
+            let statement = Statement::from_body(&signed.body)?;
+            if statement.version == 1 && statement.root.same_as(&baked.root) {
+                return Ok(baked);
+            }
+            if !statement.root.same_as(&baked.root) {
+                continue;
+            }
+            if statement.name != name {
+                return Err(TrustError::OtherApp { expected: name.to_owned(), found: statement.name });
+            }
+            count_signatures(&signed.body, &signed.signatures, &baked.root, statement.version, "baked-in")?;
+            return Ok(Self {
+                version: statement.version,
+                root: statement.root,
+                release_keys: statement.release_keys,
+                expires: Some(statement.expires),
+                body_sha256: Some(crate::digest::sha256_hex(signed.body.as_bytes())),
+            });
+        }
+        Ok(baked)
+    }
+
     /// Walks `file` forward from this state. See the module docs for the rules. The result may
     /// be expired: the caller stores it (revocations count at once) and checks
     /// [`Trusted::check_fresh`] before it trusts a release.

@@ -122,7 +122,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             min_launcher,
             launcher_version,
             packed_with,
-            update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()), channel: None },
+            update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()), ..Default::default() },
             naming: Default::default(),
         }
     })

@@ -17,4 +17,5 @@ mod restart;
 mod signing;
 mod supervise;
 mod trust;
+mod trust_client;
 mod update;

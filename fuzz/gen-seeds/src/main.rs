@@ -31,6 +31,7 @@ fn main() {
         feed: Some("https://example.invalid/app/stable.json".into()),
         public_key: Some("RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3".into()),
         channel: Some("stable".into()),
+        ..Default::default()
     };
     let gzip = package(&tree, scratch.path(), Compression { codec: Codec::Gzip, level: 9 }, update);
 

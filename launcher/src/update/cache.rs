@@ -1,4 +1,5 @@
-//! The feed kept from the last check, for conditional requests: `<cache>/feed/<channel>.json`.
+//! The feed kept from the last check, for conditional requests: `<cache>/feed/<channel>.json`;
+//! and the trust statements likewise, `<cache>/feed/trust/statements.json`.
 //!
 //! # Implementation
 //! One JSON file per channel holds the URL it came from, the exact bytes of the feed and of its
@@ -69,6 +70,39 @@ pub(crate) fn save(cache: &Path, channel: &str, kept: &KeptFeed) {
     }
 }
 
+/// One document kept on its own (the trust statements), with the URL it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeptDoc {
+    /// Where it came from.
+    pub(crate) url: String,
+    /// The document.
+    pub(crate) doc: Kept,
+}
+
+/// `<cache>/feed/trust/statements.json` (a directory of its own: no channel name can clash).
+fn trust_path(cache: &Path) -> PathBuf {
+    cache.join("feed").join("trust").join("statements.json")
+}
+
+/// The trust statements kept from `url`, if any.
+pub(crate) fn load_trust(cache: &Path, url: &str) -> Option<KeptDoc> {
+    let kept: KeptDoc = serde_json::from_slice(&std::fs::read(trust_path(cache)).ok()?).ok()?;
+    (kept.url == url).then_some(kept)
+}
+
+/// Keeps the trust statements that were just walked (atomically); a failure costs a full fetch.
+pub(crate) fn save_trust(cache: &Path, kept: &KeptDoc) {
+    let file = trust_path(cache);
+    let written = file
+        .parent()
+        .map_or(Ok(()), |dir| crate::private::create_dir(dir, true))
+        .and_then(|()| serde_json::to_vec(kept).map_err(std::io::Error::other))
+        .and_then(|bytes| crate::private::write(&file, &bytes));
+    if let Err(e) = written {
+        tracing::debug!(error = %e, path = %file.display(), "could not keep the trust statements for conditional requests");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +124,9 @@ mod tests {
         assert_eq!(load(dir.path(), "beta", &kept.url), None);
         std::fs::write(path(dir.path(), "stable"), b"{not json").expect("write");
         assert_eq!(load(dir.path(), "stable", &kept.url), None, "a damaged copy is ignored");
+        let doc = KeptDoc { url: "http://127.0.0.1:1/trust.json".into(), doc: kept.feed.clone() };
+        save_trust(dir.path(), &doc);
+        assert_eq!(load_trust(dir.path(), &doc.url), Some(doc.clone()));
+        assert_eq!(load_trust(dir.path(), "http://127.0.0.1:2/trust.json"), None);
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use sea_payload::Package;
 
-use super::{UpdateError, Updater, http};
+use super::{UpdateError, Updater, http, trust};
 use crate::app::App;
 use crate::lock::{self, Mode};
 use crate::state::UpdateState;
@@ -69,15 +69,15 @@ pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate:
 }
 
 impl<'a> Updater<'a> {
-    /// An updater that never touches the network: the baked-in key and channel only.
+    /// An updater that never touches the network: the baked-in root and channel only.
     fn for_install(app: &'a App) -> Result<Self, UpdateError> {
         let update = &app.manifest().update;
-        let Some(key) = update.public_key.clone() else {
+        if update.root().is_none() {
             return Err(UpdateError::NotConfigured);
-        };
+        }
         let channel = app.channel().unwrap_or("stable").to_owned();
         let limits = http::Limits::from_app(app, false)?;
-        Ok(Self { app, feed_url: update.feed.clone().unwrap_or_default(), channel, key, interactive: true, limits })
+        Ok(Self { app, feed_url: update.feed.clone().unwrap_or_default(), channel, interactive: true, limits })
     }
 
     fn install_file(&self, path: &Path) -> Result<Installed, UpdateError> {
@@ -94,7 +94,13 @@ impl<'a> Updater<'a> {
         )?;
         let refuse = |why: String| UpdateError::NotInstallable { path: path.display().to_string(), why };
         let package = Package::open(path).map_err(UpdateError::Package)?;
-        self.check_origin(&package).map_err(|e| match e {
+        // What is trusted now: the embedded and the stored trust statements over the baked-in
+        // root, as for a download (no network: the statement is not refreshed, but its expiry counts).
+        let trusted = trust::load(self.app.manifest(), &dirs.home)
+            .map_err(|source| UpdateError::Trust { url: trust::path(&dirs.home).display().to_string(), source })?
+            .ok_or(UpdateError::NotConfigured)?;
+        trusted.check_fresh(sea_payload::time::now()).map_err(|source| UpdateError::TrustExpired { source })?;
+        let signer = self.check_origin(&package, &trusted).map_err(|e| match e {
             UpdateError::WrongPayload(why) => refuse(why),
             other => other,
         })?;
@@ -127,8 +133,9 @@ impl<'a> Updater<'a> {
         if version == installed {
             return Ok(Installed::Already(version));
         }
-        self.extract_update(&package)?;
-        state.raise(&self.channel, self.app.runs_prereleases(), &version);
+        self.extract_update(&package, &trusted)?;
+        state.record_tree(&m.tree_id(), &signer);
+        state.raise(&self.channel, self.app.runs_prereleases(), &version, &signer);
         state.save(&dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
             path: crate::state::path(&dirs.home),

@@ -4,26 +4,30 @@
 //! `--sea-update` and the once-a-day background check run the same steps, on a current-thread
 //! tokio runtime built for the occasion (never on the start-up path):
 //!
+//! 0. fetch `<feed dir>/trust.json` and walk the trust statements in it from the newest one this
+//!    install trusts ([`trust`]): store the result, forget the floors and trees of revoked keys,
+//!    and refuse to go on past the newest statement's expiry;
 //! 1. fetch `<feed>` and `<feed>.minisig` (`https://`, or plain `http://` on loopback only;
 //!    `<PREFIX>_UPDATE_URL` replaces the baked-in URL), conditionally on the copy kept from the
-//!    last check ([`cache`]; a `304` reuses it), verify the signature with the key baked in at
-//!    build time, parse, and refuse a feed of another app or of another channel than the one this
-//!    build follows (the signed `channel` field against the channel recorded at build time), an
-//!    expired feed, and one older than a feed already verified (its signed `sequence` against
-//!    [`crate::state::FeedRecord`]) — then record its sequence;
+//!    last check ([`cache`]; a `304` reuses it), verify the signature with the release keys
+//!    trusted now (the baked-in root keys while no statement is published), parse, and refuse a
+//!    feed of another app or of another channel than the one this build follows (the signed
+//!    `channel` field against the channel recorded at build time), an expired feed, and one
+//!    older than a feed already verified (its signed `sequence` against
+//!    [`crate::state::FeedRecord`]) — then record its sequence and the key that signed it;
 //! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
 //!    its channel's rollback floor, for this platform, a pre-release only when this client runs
 //!    them (its channel, not the feed's say-so), runnable, inside its rollout;
 //! 3. download the payload artifact into `<cache>/downloads/` (resuming a partial download),
 //!    then verify its size, SHA-256 and minisign signature **before** anything is unpacked;
 //! 4. check that the package inside names this app, this platform and that version, and is
-//!    signed by the same key;
+//!    signed by a trusted release key (recorded beside the tree);
 //! 5. install it with the launcher's own safe extraction ([`crate::extract`]) into
 //!    `<cache>/pkg/<platform>/<version>-<sha12>/`, marked as an update;
 //! 6. if it needs a newer launcher, download and verify that too and replace the executable
 //!    ([`replace`]: platform marker, verified bytes, a trial start before and after the swap);
 //! 7. raise the channel's rollback floor to the version ([`crate::state`]) — only for a release
-//!    this client runs — and delete the downloads.
+//!    this client runs — recording the key that signed the feed, and delete the downloads.
 //!
 //! Anything that fails verification is deleted and reported; the version in use is never
 //! touched. One update runs at a time (`<cache>/update.lock`).
@@ -33,6 +37,7 @@ mod http;
 pub(crate) mod install;
 mod pick;
 mod replace;
+pub(crate) mod trust;
 
 use std::fs;
 use std::io::{self, Read};
@@ -42,6 +47,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sea_payload::feed::{self, Artifact, Feed, FeedError, MAX_FEED_LEN, MAX_SIGNATURE_LEN, Release, Stale};
 use sea_payload::package::PackageError;
 use sea_payload::signature::{self, SignatureError};
+use sea_payload::trust::{TrustError, Trusted};
 use sea_payload::{Package, digest};
 use semver::Version;
 
@@ -87,6 +93,17 @@ pub(crate) enum UpdateError {
     /// The feed's signature does not verify.
     #[error("the feed's signature is not valid: {0}")]
     FeedSignature(SignatureError),
+    /// The feed is signed, but by no key the newest trust statement trusts.
+    #[error("{url}: {source}; nothing was installed")]
+    FeedNotTrusted { url: String, source: TrustError },
+    /// The trust statements served next to the feed (or the state stored) were refused.
+    #[error("{url}: {source}; nothing was installed and what this install trusts is unchanged")]
+    Trust { url: String, source: TrustError },
+    /// The newest trust statement has expired.
+    #[error(
+        "{source}: no release is trusted until the publisher writes a new statement (`sea-pack trust <DIR> --sign-key <ROOT KEY>...`) and publishes its trust.json next to the feed; nothing was installed"
+    )]
+    TrustExpired { source: TrustError },
     /// The feed does not parse.
     #[error(transparent)]
     Feed(#[from] FeedError),
@@ -171,7 +188,6 @@ struct Updater<'a> {
     feed_url: String,
     /// The channel this build follows.
     channel: String,
-    key: String,
     interactive: bool,
     limits: http::Limits,
 }
@@ -263,7 +279,7 @@ impl<'a> Updater<'a> {
             return Err(UpdateError::Disabled { var: format!("{}={value}", app.vars.name(vars::AUTO_UPDATE)) });
         }
         let update = &app.manifest().update;
-        let (Some(feed_url), Some(key)) = (update.feed.clone(), update.public_key.clone()) else {
+        let (Some(feed_url), Some(_)) = (update.feed.clone(), update.root()) else {
             return Err(UpdateError::NotConfigured);
         };
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
@@ -276,7 +292,7 @@ impl<'a> Updater<'a> {
             }
         };
         let limits = http::Limits::from_app(app, interactive)?;
-        Ok(Self { app, feed_url, channel, key, interactive, limits })
+        Ok(Self { app, feed_url, channel, interactive, limits })
     }
 
     fn run(&self) -> Result<Outcome, UpdateError> {
@@ -332,7 +348,8 @@ impl<'a> Updater<'a> {
         let mut state = UpdateState::load(&self.app.dirs.home);
         state.last_check = Some(now_secs());
         let _ = state.save(&self.app.dirs.home);
-        let feed = self.fetch_feed(&client, &mut state).await?;
+        let trusted = self.refresh_trust(&client, &mut state).await?;
+        let (feed, feed_signer) = self.fetch_feed(&client, &trusted, &mut state).await?;
         let installed = self.installed_version();
         let current = self.current_version(&state);
         let install_id = install_id(&self.app.dirs.home);
@@ -357,38 +374,84 @@ impl<'a> Updater<'a> {
             .chain(release.launcher.iter().map(|l| l.artifact.sha256.as_str()))
             .collect();
         self.clean_downloads(&keep);
-        self.install(&client, &release, &mut state).await
+        self.install(&client, &release, &mut state, &trusted, &feed_signer).await
     }
 
-    /// Fetches, verifies and checks the feed (module steps 1), records its sequence and keeps it
-    /// for the next conditional request.
-    async fn fetch_feed(&self, client: &reqwest::Client, state: &mut UpdateState) -> Result<Feed, UpdateError> {
+    /// Walks the trust statements served next to the feed ([`trust`]) and checks the result is
+    /// fresh: what the feed and the artifacts are checked with.
+    async fn refresh_trust(&self, client: &reqwest::Client, state: &mut UpdateState) -> Result<Trusted, UpdateError> {
+        let url = trust::url_for(&self.feed_url);
+        let home = &self.app.dirs.home;
+        let before = trust::load(self.app.manifest(), home)
+            .map_err(|source| UpdateError::Trust { url: trust::path(home).display().to_string(), source })?
+            .ok_or(UpdateError::NotConfigured)?;
+        // Conditionally on the copy kept from the last walk: a `304` re-walks the kept bytes (a
+        // no-op when nothing changed; the kept copy is verified like a download, never trusted).
+        let cache_dir = &self.app.dirs.cache;
+        let kept = cache::load_trust(cache_dir, &url);
+        let served = http::with_deadline(&self.limits, &url, async {
+            let known = kept.as_ref().map(|k| &k.doc.validators);
+            match http::get_conditional(client, &url, sea_payload::trust::MAX_TRUST_LEN, known).await {
+                Ok(http::Fetched::Body(bytes, validators)) => Ok(Some((bytes, Some(validators)))),
+                Ok(http::Fetched::NotModified) => Ok(kept.as_ref().map(|k| (k.doc.body.clone().into_bytes(), None))),
+                // No statement published: what is trusted stays as it is.
+                Err(UpdateError::Status { status: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        let (served, validators) = served.map_or((None, None), |(bytes, v)| (Some(bytes), v));
+        let refreshed = trust::refresh(self.app, before, served.as_deref(), &url, state)?;
+        if let (Some(validators), Some(bytes)) = (validators, &served)
+            && let Ok(body) = String::from_utf8(bytes.clone())
+        {
+            cache::save_trust(cache_dir, &cache::KeptDoc { url: url.clone(), doc: cache::Kept { validators, body } });
+        }
+        if self.interactive {
+            for key in &refreshed.revoked {
+                crate::say::say!("{}: the publisher revoked the release key {key}", self.app.name());
+            }
+        }
+        state.save(home).map_err(|e| UpdateError::Io { what: "write", path: crate::state::path(home), source: e })?;
+        refreshed.trusted.check_fresh(now_secs()).map_err(|source| UpdateError::TrustExpired { source })?;
+        Ok(refreshed.trusted)
+    }
+
+    /// Fetches, verifies and checks the feed (module step 1), records its sequence with the key
+    /// that signed it, and keeps it for the next conditional request; returns the feed and that key.
+    async fn fetch_feed(
+        &self,
+        client: &reqwest::Client,
+        trusted: &Trusted,
+        state: &mut UpdateState,
+    ) -> Result<(Feed, String), UpdateError> {
         let url = self.feed_url.as_str();
         let cache_dir = &self.app.dirs.cache;
         let mut kept = cache::load(cache_dir, &self.channel, url);
         loop {
             let reused = kept.is_some();
             let (bytes, sig, fresh_copy) = self.fetch_feed_bytes(client, kept.as_ref()).await?;
-            let checked = self.check_feed(&bytes, &sig, state);
-            match checked {
+            match self.check_feed(&bytes, &sig, trusted, state) {
                 // A kept copy that no longer verifies (or a 304 for one half only, against a
                 // changed other half): fetch both afresh, once.
-                Err(UpdateError::FeedSignature(_) | UpdateError::Feed(_)) if reused => {
+                Err(UpdateError::FeedSignature(_) | UpdateError::FeedNotTrusted { .. } | UpdateError::Feed(_))
+                    if reused =>
+                {
                     tracing::debug!("the kept feed did not verify; fetching it again in full");
                     kept = None;
                 }
                 Err(e) => return Err(e),
-                Ok(feed) => {
+                Ok((feed, signer)) => {
                     if let Some(copy) = fresh_copy {
                         cache::save(cache_dir, &self.channel, &copy);
                     }
                     if let Some(sequence) = feed.sequence {
-                        state.record_feed(&self.channel, sequence, &self.key);
+                        state.record_feed(&self.channel, sequence, &signer);
                         if let Err(e) = state.save(&self.app.dirs.home) {
                             tracing::warn!(error = %e, "could not record the feed's sequence; replays of older feeds are caught by the rollback floor only");
                         }
                     }
-                    return Ok(feed);
+                    return Ok((feed, signer));
                 }
             }
         }
@@ -427,10 +490,21 @@ impl<'a> Updater<'a> {
         Ok((bytes, text, copy))
     }
 
-    /// Signature, format, app, channel and freshness of a feed.
-    fn check_feed(&self, bytes: &[u8], sig: &str, state: &UpdateState) -> Result<Feed, UpdateError> {
+    /// Signature (by a trusted release key, returned), format, app, channel and freshness of a feed.
+    fn check_feed(
+        &self,
+        bytes: &[u8],
+        sig: &str,
+        trusted: &Trusted,
+        state: &UpdateState,
+    ) -> Result<(Feed, String), UpdateError> {
         let url = self.feed_url.as_str();
-        signature::verify(bytes, sig, &self.key).map_err(UpdateError::FeedSignature)?;
+        let signer = trusted.verify_release(bytes, sig).map_err(|e| match e {
+            TrustError::Signature(e) => UpdateError::FeedSignature(e),
+            // No statement published: the one-key wording ("another key than the one this binary trusts").
+            TrustError::NotTrusted { version: 0 } => UpdateError::FeedSignature(SignatureError::OtherKey),
+            source => UpdateError::FeedNotTrusted { url: url.to_owned(), source },
+        })?;
         let feed = Feed::from_bytes(bytes)?;
         if feed.name != self.app.name() {
             return Err(UpdateError::OtherApp { found: feed.name });
@@ -452,7 +526,7 @@ impl<'a> Updater<'a> {
             };
             UpdateError::Stale { url: url.to_owned(), stale, advice, running: self.installed_version() }
         })?;
-        Ok(feed)
+        Ok((feed, signer))
     }
 
     async fn install(
@@ -460,12 +534,16 @@ impl<'a> Updater<'a> {
         client: &reqwest::Client,
         release: &Release,
         state: &mut UpdateState,
+        trusted: &Trusted,
+        feed_signer: &str,
     ) -> Result<Outcome, UpdateError> {
         let payload_path =
-            self.fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version)).await?;
-        let outcome = self.install_downloaded(client, release, &payload_path).await;
+            self.fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version), trusted).await?;
+        let outcome = self.install_downloaded(client, release, &payload_path, trusted).await;
         let _ = fs::remove_file(&payload_path);
-        let launcher = outcome?;
+        let (launcher, tree_id, package_signer) = outcome?;
+        // Recorded before anything can fail below: a tree on disk always has its signer on record.
+        state.record_tree(&tree_id, &package_signer);
         // The floor rises only for a release this client runs: for its platform, allowed by its
         // pre-release rule, and runnable by the launcher it now has. `pick` chose by the same
         // rules; this keeps the invariant where the floor is written.
@@ -479,7 +557,7 @@ impl<'a> Updater<'a> {
                 release.version
             )));
         }
-        state.raise(&self.channel, self.app.runs_prereleases(), &release.version);
+        state.raise(&self.channel, self.app.runs_prereleases(), &release.version, feed_signer);
         state.save(&self.app.dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
             path: crate::state::path(&self.app.dirs.home),
@@ -493,12 +571,14 @@ impl<'a> Updater<'a> {
         client: &reqwest::Client,
         release: &Release,
         payload_path: &Path,
-    ) -> Result<Option<Version>, UpdateError> {
+        trusted: &Trusted,
+    ) -> Result<(Option<Version>, String, String), UpdateError> {
         let package = Package::open(payload_path).map_err(UpdateError::Package)?;
-        self.check_package(&package, release)?;
-        self.extract_update(&package)?;
+        let signer = self.check_package(&package, release, trusted)?;
+        let tree_id = package.manifest().tree_id();
+        self.extract_update(&package, trusted)?;
         if release.min_launcher <= self.app.launcher_version {
-            return Ok(None);
+            return Ok((None, tree_id, signer));
         }
         let Some(launcher) = &release.launcher else {
             return Err(UpdateError::BadLauncher(format!(
@@ -506,22 +586,23 @@ impl<'a> Updater<'a> {
                 release.version, release.min_launcher
             )));
         };
-        let stub_path = self.fetch(client, &launcher.artifact, &format!("launcher {}", launcher.version)).await?;
-        let replaced = replace::replace(self.app, &self.key, &stub_path, launcher, payload_path, release);
+        let stub_path =
+            self.fetch(client, &launcher.artifact, &format!("launcher {}", launcher.version), trusted).await?;
+        let replaced = replace::replace(self.app, trusted, &stub_path, launcher, payload_path, release);
         let _ = fs::remove_file(&stub_path);
-        replaced.map(Some)
+        replaced.map(|v| (Some(v), tree_id, signer))
     }
 
     /// Installs a verified package as an update tree (`<cache>/pkg/<platform>/<version>-<sha12>/`,
     /// marked as an update), with the launcher's safe extraction: the one install path of
     /// `--sea-update` and `--sea-install`.
-    fn extract_update(&self, package: &Package) -> Result<(), UpdateError> {
+    fn extract_update(&self, package: &Package, trusted: &Trusted) -> Result<(), UpdateError> {
         let dirs = &self.app.dirs;
         let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
         let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
         let options = ExtractOptions {
             app: self.app.name(),
-            public_key: Some(&self.key),
+            trusted: Some(trusted),
             mark_update: true,
             progress: self.interactive,
             defer_flush: false,
@@ -530,8 +611,9 @@ impl<'a> Updater<'a> {
         Ok(())
     }
 
-    /// The package must be the release the feed describes, signed by our key.
-    fn check_package(&self, package: &Package, release: &Release) -> Result<(), UpdateError> {
+    /// The package must be the release the feed describes, signed by a trusted release key
+    /// (returned).
+    fn check_package(&self, package: &Package, release: &Release, trusted: &Trusted) -> Result<String, UpdateError> {
         let m = package.manifest();
         let wrong = if m.version != release.version {
             Some(format!("it is version {}, the feed says {}", m.version, release.version))
@@ -543,16 +625,17 @@ impl<'a> Updater<'a> {
         if let Some(why) = wrong {
             return Err(UpdateError::WrongPayload(why));
         }
-        self.check_origin(package)
+        self.check_origin(package, trusted)
     }
 
-    /// The package must be this app's, for this platform, signed by our key.
-    fn check_origin(&self, package: &Package) -> Result<(), UpdateError> {
+    /// The package must be this app's, for this platform, signed by a trusted release key
+    /// (returned).
+    fn check_origin(&self, package: &Package, trusted: &Trusted) -> Result<String, UpdateError> {
         if let Some(why) = self.foreign(package) {
             return Err(UpdateError::WrongPayload(why));
         }
-        package.check_signature(Some(&self.key)).map_err(UpdateError::Package)?;
-        Ok(())
+        let signer = trust::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
+        signer.ok_or_else(|| UpdateError::WrongPayload("its signature was not checked".into()))
     }
 
     /// Why a package is not this app's for this platform, if it is not.
@@ -585,7 +668,13 @@ impl<'a> Updater<'a> {
 
     /// Downloads and verifies one artifact; returns its path in `<cache>/downloads/`. A resumed
     /// download that does not verify is deleted and fetched once more from scratch.
-    async fn fetch(&self, client: &reqwest::Client, artifact: &Artifact, label: &str) -> Result<PathBuf, UpdateError> {
+    async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        artifact: &Artifact,
+        label: &str,
+        trusted: &Trusted,
+    ) -> Result<PathBuf, UpdateError> {
         let downloads = self.app.dirs.cache.join("downloads");
         crate::private::create_dir(&downloads, true).map_err(|e| UpdateError::Io {
             what: "create",
@@ -617,7 +706,7 @@ impl<'a> Updater<'a> {
                 }
                 return Err(e);
             }
-            match verify_file(&part, artifact, &self.key) {
+            match verify_file(&part, artifact, trusted) {
                 Ok(()) => {
                     fs::rename(&part, &done).map_err(|e| UpdateError::Io {
                         what: "rename",
@@ -646,34 +735,56 @@ impl<'a> Updater<'a> {
 }
 
 /// Size, SHA-256 and minisign signature of a downloaded file, in one streaming pass.
-fn verify_file(path: &Path, artifact: &Artifact, key: &str) -> Result<(), UpdateError> {
+fn verify_file(path: &Path, artifact: &Artifact, trusted: &Trusted) -> Result<(), UpdateError> {
     let io = |source| UpdateError::Io { what: "read", path: path.to_owned(), source };
     let file = fs::File::open(path).map_err(io)?;
-    verify_reader(file, artifact, key, path)
+    verify_reader(file, artifact, trusted, path)
 }
 
 /// Size, SHA-256 and minisign signature of bytes held in memory: the bytes then used are the
 /// bytes verified.
-pub(super) fn verify_bytes(bytes: &[u8], artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
-    verify_reader(bytes, artifact, key, from)
+pub(super) fn verify_bytes(
+    bytes: &[u8],
+    artifact: &Artifact,
+    trusted: &Trusted,
+    from: &Path,
+) -> Result<(), UpdateError> {
+    verify_reader(bytes, artifact, trusted, from)
 }
 
 /// Size, SHA-256 and minisign signature of what `reader` yields (read from `from`).
-fn verify_reader(mut reader: impl Read, artifact: &Artifact, key: &str, from: &Path) -> Result<(), UpdateError> {
+fn verify_reader(
+    mut reader: impl Read,
+    artifact: &Artifact,
+    trusted: &Trusted,
+    from: &Path,
+) -> Result<(), UpdateError> {
     let url = artifact.url.clone();
     let io = |source| UpdateError::Io { what: "read", path: from.to_owned(), source };
-    let public_key = signature::parse_public_key(key).map_err(UpdateError::FeedSignature)?;
     let sig = minisign_verify::Signature::decode(&artifact.signature).map_err(|e| UpdateError::ArtifactSignature {
         url: url.clone(),
         source: SignatureError::BadSignature(e.to_string()),
     })?;
-    let mut verifier = public_key.verify_stream(&sig).map_err(|e| UpdateError::ArtifactSignature {
-        url: url.clone(),
-        source: match e {
-            minisign_verify::Error::UnexpectedKeyId => SignatureError::OtherKey,
-            other => SignatureError::BadSignature(other.to_string()),
-        },
-    })?;
+    // The release key whose id the signature names; a key the statement does not trust is
+    // "another key", whatever signed it.
+    let keys = trusted
+        .release_keys
+        .iter()
+        .map(|key| signature::parse_public_key(key))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(UpdateError::FeedSignature)?;
+    let mut found = Err(SignatureError::OtherKey);
+    for public_key in &keys {
+        match public_key.verify_stream(&sig) {
+            Ok(verifier) => {
+                found = Ok(verifier);
+                break;
+            }
+            Err(minisign_verify::Error::UnexpectedKeyId) => {}
+            Err(other) => found = Err(SignatureError::BadSignature(other.to_string())),
+        }
+    }
+    let mut verifier = found.map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     let mut hasher = digest::HashingReader::new(&mut reader);
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -55,13 +55,13 @@ pub(crate) const TRIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Replaces the running executable; returns the new launcher's version.
 pub(crate) fn replace(
     app: &App,
-    key: &str,
+    trusted: &sea_payload::trust::Trusted,
     stub_path: &Path,
     launcher: &LauncherArtifact,
     payload_path: &Path,
     release: &Release,
 ) -> Result<Version, UpdateError> {
-    let stub_bytes = read_verified(stub_path, launcher, key)?;
+    let stub_bytes = read_verified(stub_path, launcher, trusted)?;
     let marker = stub::find_marker(&stub_bytes)
         .ok_or_else(|| UpdateError::BadLauncher("the downloaded launcher carries no sea-launcher marker".into()))?;
     check_marker(&marker, launcher, release)?;
@@ -88,7 +88,11 @@ pub(crate) fn replace(
 }
 
 /// Reads the downloaded stub into memory and verifies it there.
-fn read_verified(path: &Path, launcher: &LauncherArtifact, key: &str) -> Result<Vec<u8>, UpdateError> {
+fn read_verified(
+    path: &Path,
+    launcher: &LauncherArtifact,
+    trusted: &sea_payload::trust::Trusted,
+) -> Result<Vec<u8>, UpdateError> {
     let io = |source| UpdateError::Io { what: "read", path: path.to_owned(), source };
     let mut bytes = Vec::new();
     fs::File::open(path)
@@ -96,7 +100,7 @@ fn read_verified(path: &Path, launcher: &LauncherArtifact, key: &str) -> Result<
         .take(launcher.artifact.size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io)?;
-    super::verify_bytes(&bytes, &launcher.artifact, key, path)?;
+    super::verify_bytes(&bytes, &launcher.artifact, trusted, path)?;
     Ok(bytes)
 }
 

@@ -186,3 +186,27 @@ fn refuses_malformed_and_oversized_input() {
     // A feed, or any other signed JSON, is not a statement.
     assert!(Statement::from_body(r#"{"format":1,"name":"app","channel":"stable","releases":[]}"#).is_err());
 }
+
+#[test]
+fn a_binary_built_after_a_rotation_anchors_at_the_statement_naming_its_root() {
+    let k = keys(5);
+    let (a, b, c, d, r1) = (&k[0], &k[1], &k[2], &k[3], &k[4]);
+    let v1 = sign(&statement(1, root(&[a, b], 2), &[r1], FAR), &[a, b]);
+    let v2 = sign(&statement(2, root(&[c, d], 2), &[r1], FAR), &[a, b, c, d]);
+    let v3 = sign(&statement(3, root(&[c, d], 2), &[a], FAR), &[c, d]);
+    let file = chain(vec![v1, v2.clone(), v3]);
+    // The old root starts at 0, the new one at the rotation.
+    assert_eq!(Trusted::anchor(root(&[a, b], 2), &file, "app").expect("old root").version, 0);
+    let anchored = Trusted::anchor(root(&[c, d], 2), &file, "app").expect("new root");
+    assert_eq!(anchored.version, 2);
+    let walked = anchored.advance(&file, "app").expect("walk");
+    assert_eq!(walked.trusted.version, 3);
+    assert!(walked.trusted.trusts(&a.public));
+    // A rotation statement not signed by enough of the root that anchors on it is refused.
+    let forged = SignedStatement { signatures: v2.signatures[..3].to_vec(), ..v2 };
+    let file = chain(vec![forged]);
+    assert!(matches!(
+        Trusted::anchor(root(&[c, d], 2), &file, "app"),
+        Err(TrustError::BelowThreshold { valid: 1, .. })
+    ));
+}
