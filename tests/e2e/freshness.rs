@@ -389,6 +389,9 @@ fn an_unchanged_feed_costs_a_304_and_the_kept_copy_is_verified_again() {
     let out = w.update(&v1);
     assert!(out.status.success() && text(&out).1.contains("up to date (1.1.0)"), "{}", text(&out).1);
     let second = w.server.log()[first..].to_vec();
+    // No trust statement is published here: its request is a bodiless 404 each time.
+    let (trust, second): (Vec<_>, Vec<_>) = second.into_iter().partition(|r| r.path == "/trust.json");
+    assert!(trust.iter().all(|r| (r.status, r.body_bytes) == (404, 0)), "{trust:?}");
     assert_eq!(second.len(), 2, "{second:?}");
     for r in &second {
         assert!(r.if_none_match.is_some(), "a conditional request: {r:?}");
@@ -404,7 +407,7 @@ fn an_unchanged_feed_costs_a_304_and_the_kept_copy_is_verified_again() {
     let third_start = w.server.log().len();
     let out = w.update(&v1);
     assert!(out.status.success(), "{}", text(&out).1);
-    let third = w.server.log()[third_start..].to_vec();
+    let third: Vec<_> = w.server.log()[third_start..].iter().filter(|r| r.path != "/trust.json").cloned().collect();
     let statuses: Vec<u16> = third.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [304, 304, 200, 200], "{third:?}");
 
@@ -412,7 +415,8 @@ fn an_unchanged_feed_costs_a_304_and_the_kept_copy_is_verified_again() {
     assert!(refresh(&w, &[]).status.success());
     let start = w.server.log().len();
     assert!(w.update(&v1).status.success());
-    let statuses: Vec<u16> = w.server.log()[start..].iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> =
+        w.server.log()[start..].iter().filter(|r| r.path != "/trust.json").map(|r| r.status).collect();
     assert_eq!(statuses, [200, 200]);
 }
 
@@ -459,9 +463,9 @@ fn nginx_serves_the_feed_with_its_own_validators_304s_and_ranges() {
 
     let out = run(w.update_cmd(&v1).env(&var, &url));
     assert!(out.status.success(), "{}", text(&out).1);
-    let again = &nginx.log()[log.len()..];
+    let again: Vec<_> = nginx.log()[log.len()..].iter().filter(|l| !l.uri.ends_with("/trust.json")).cloned().collect();
     assert_eq!(again.len(), 2, "{again:?}");
-    for l in again {
+    for l in &again {
         assert_eq!((l.status, l.bytes), (304, 0), "nginx answered 304 with no body: {l:?}");
         assert_ne!(l.if_none_match, "-", "{l:?}");
         assert_ne!(l.if_modified_since, "-", "{l:?}");
@@ -516,4 +520,42 @@ fn inspect_and_release_show_when_the_feed_and_the_trust_statement_expire() {
     let out = run(w.sb.sea_pack().arg("inspect").arg(&empty));
     assert!(!out.status.success());
     assert!(text(&out).1.contains("not a release directory"), "{}", text(&out).1);
+}
+
+/// The trust statements are polled like the feed: once published and walked, an unchanged
+/// `trust.json` costs a bodiless `304` per check, and the kept copy is walked again, not trusted.
+#[test]
+fn an_unchanged_trust_statement_costs_a_304() {
+    let w = Feed::new("hello");
+    let v1 = app(&w, "1.0.0");
+    let v2 = app(&w, "1.1.0");
+    release(&w, &[&v2], &[]);
+    // The first statement: the baked-in root (the one key) keeps signing releases.
+    let out = run(w
+        .sb
+        .sea_pack()
+        .arg("trust")
+        .arg(&w.dir)
+        .args([
+            "--name",
+            "hello",
+            "--root",
+            &w.public_key,
+            "--threshold",
+            "1",
+            "--delegate",
+            &w.public_key,
+            "--sign-key",
+        ])
+        .arg(&w.key));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let first = w.server.log().len();
+    let out = w.update(&v1);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let trust: Vec<_> = w.server.log()[first..].iter().filter(|r| r.path == "/trust.json").cloned().collect();
+    assert_eq!(trust.len(), 1, "{trust:?}");
+    assert!(trust[0].if_none_match.is_some(), "a conditional request: {trust:?}");
+    assert_eq!((trust[0].status, trust[0].body_bytes), (304, 0), "{trust:?}");
 }
