@@ -175,6 +175,39 @@ struct FeedSummary {
 
 /// `inspect <DIR>`: the feeds and the trust statement of a release directory.
 fn run_dir(dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let feeds = feeds_in(dir)?;
+    let trust = trust_statement(dir)?;
+    if feeds.is_empty() && trust.is_none() {
+        bail!(
+            "{} holds no feed (<channel>.json) and no trust.json: it is not a release directory (write one with `sea-pack release`)",
+            dir.display()
+        );
+    }
+    let written =
+        if json { dir_json(dir, &feeds, trust.as_ref(), out) } else { dir_text(dir, &feeds, trust.as_ref(), out) };
+    written.context("could not write to stdout")
+}
+
+/// "feed <channel>.json expires …" for every feed of a release directory (`trust` prints these
+/// after writing a statement, as `release` prints the statement's).
+pub(crate) fn feed_expiry_lines(dir: &Path) -> Vec<String> {
+    feeds_in(dir)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| match f.feed.expires {
+            Some(e) => format!(
+                "feed {} expires {} UTC{}: renew it before then with `sea-pack release --refresh`",
+                f.file,
+                utc_date(e),
+                expired_tag(Some(e))
+            ),
+            None => format!("feed {} has no expiry (older format): renew it with `sea-pack release --refresh`", f.file),
+        })
+        .collect()
+}
+
+/// The feeds (`<channel>.json`) of a release directory, by file name.
+fn feeds_in(dir: &Path) -> Result<Vec<FeedSummary>> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("could not read the directory {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -189,16 +222,7 @@ fn run_dir(dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
         let signed = dir.join(format!("{file}.minisig")).is_file();
         feeds.push(FeedSummary { file, feed, signed });
     }
-    let trust = trust_statement(dir)?;
-    if feeds.is_empty() && trust.is_none() {
-        bail!(
-            "{} holds no feed (<channel>.json) and no trust.json: it is not a release directory (write one with `sea-pack release`)",
-            dir.display()
-        );
-    }
-    let written =
-        if json { dir_json(dir, &feeds, trust.as_ref(), out) } else { dir_text(dir, &feeds, trust.as_ref(), out) };
-    written.context("could not write to stdout")
+    Ok(feeds)
 }
 
 /// The newest statement of `<dir>/trust.json`, if the file exists.

@@ -129,6 +129,9 @@ pub(crate) fn run(args: &TrustArgs, out: &mut dyn Write) -> Result<()> {
         "  expires {} UTC: write a new statement (or the same keys again) before then",
         sea_payload::time::utc_date(statement.expires)
     )?;
+    for line in crate::inspect::feed_expiry_lines(&args.dir) {
+        writeln!(out, "  {line}")?;
+    }
     Ok(())
 }
 

@@ -548,7 +548,12 @@ fn an_unchanged_trust_statement_costs_a_304() {
             "--sign-key",
         ])
         .arg(&w.key));
-    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("feed stable.json expires") && stdout.contains("UTC"),
+        "trust names the feed's expiry: {stdout}"
+    );
     let out = w.update(&v1);
     assert!(out.status.success(), "{}", text(&out).1);
     let first = w.server.log().len();
