@@ -58,6 +58,50 @@ pub(crate) struct ExtractOptions<'a> {
     pub(crate) defer_flush: bool,
 }
 
+/// Where a tree's content comes from: a package (the bundled payload, a downloaded artifact), or
+/// a delta applied to an installed tree (`update::delta`). Both end in the same verified,
+/// atomically published tree.
+pub(crate) trait TreeSource {
+    /// The manifest of the tree to make.
+    fn manifest(&self) -> &sea_payload::Manifest;
+    /// The manifest, byte for byte (what the signature covers).
+    fn manifest_bytes(&self) -> &[u8];
+    /// The index section, checked against the manifest's digest.
+    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError>;
+    /// With a key, a missing or non-verifying manifest signature is an error.
+    fn check_signature(&self, public_key: Option<&str>) -> Result<(), ExtractError>;
+    /// Fills `dest`, an empty directory, verifying every byte against the manifest.
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError>;
+}
+
+impl TreeSource for Package {
+    fn manifest(&self) -> &sea_payload::Manifest {
+        Package::manifest(self)
+    }
+
+    fn manifest_bytes(&self) -> &[u8] {
+        Package::manifest_bytes(self)
+    }
+
+    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError> {
+        Ok(Package::index_bytes(self)?)
+    }
+
+    fn check_signature(&self, public_key: Option<&str>) -> Result<(), ExtractError> {
+        Package::check_signature(self, public_key).map(drop).map_err(ExtractError::Package)
+    }
+
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError> {
+        Package::unpack_to(self, dest, options).map(drop).map_err(|source| {
+            if source.is_storage_full() {
+                ExtractError::DiskFull { path: dest.to_owned(), var: cache_var.to_owned(), source }
+            } else {
+                ExtractError::Package(source)
+            }
+        })
+    }
+}
+
 /// What [`ensure_tree`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Extracted {
@@ -78,6 +122,9 @@ pub(crate) enum ExtractError {
     /// The payload is corrupt, unsigned, or signed by another key.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// A delta could not be applied.
+    #[error(transparent)]
+    Delta(#[from] sea_payload::delta::DeltaError),
     /// Not enough free space.
     #[error("not enough free space in {}: extracting needs {} MB, {} MB are free; free some space or set {var} to another disk", path.display(), needed / 1_000_000, available / 1_000_000)]
     NoSpace { path: PathBuf, needed: u64, available: u64, var: String },
@@ -101,7 +148,7 @@ impl ExtractError {
 /// Makes sure `tree` holds the complete payload of `package`. The caller holds the tree's shared
 /// usage lock.
 pub(crate) fn ensure_tree(
-    package: &Package,
+    package: &dyn TreeSource,
     tree: &TreePaths,
     dirs: &Dirs,
     options: &ExtractOptions<'_>,
@@ -139,7 +186,7 @@ pub(crate) fn ensure_tree(
 /// Unpacks and writes the metadata into the temporary tree.
 /// With a `boot` id, nothing is flushed and the tree is marked unflushed in that boot.
 fn fill(
-    package: &Package,
+    package: &dyn TreeSource,
     temp: &Path,
     options: &ExtractOptions<'_>,
     boot: Option<&str>,
@@ -155,15 +202,9 @@ fn fill(
     let defer = boot.is_some();
     let durability = if defer { Durability::None } else { Durability::Durable };
     let unpack_options = UnpackOptions { durability, progress: Some(&report), ..UnpackOptions::default() };
-    let unpacked = package.unpack_to(temp, &unpack_options);
+    let unpacked = package.unpack_to(temp, &unpack_options, cache_var);
     drop(bar);
-    unpacked.map_err(|source| {
-        if source.is_storage_full() {
-            ExtractError::DiskFull { path: temp.to_owned(), var: cache_var.to_owned(), source }
-        } else {
-            ExtractError::Package(source)
-        }
-    })?;
+    unpacked?;
     let meta = temp.join(tree::META_DIR);
     create_dir(&meta)?;
     // First in `.sea`: the unflushed mark must exist before anything that publishes the tree.
@@ -275,7 +316,7 @@ fn sync_dir(path: &Path) -> Result<(), ExtractError> {
     Ok(())
 }
 
-fn progress_bar(package: &Package, options: &ExtractOptions<'_>) -> Option<Progress> {
+fn progress_bar(package: &dyn TreeSource, options: &ExtractOptions<'_>) -> Option<Progress> {
     let total = package.manifest().unpacked_size;
     if !options.progress || total < PROGRESS_THRESHOLD {
         return None;

@@ -228,6 +228,9 @@ pub(crate) struct ReleaseArgs {
     /// Offer the new releases to this percentage of installs only, e.g. `--rollout 10`.
     #[arg(long, value_name = "PCT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub(crate) rollout: Option<u8>,
+    /// Write deltas to each new release from up to N earlier releases in DIR; 0 writes none.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) deltas: usize,
 }
 
 /// `sea-pack trust`.

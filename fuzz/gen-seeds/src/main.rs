@@ -205,6 +205,7 @@ fn feed() -> Feed {
             version: Version::parse("0.2.0-rc.1").expect("semver"),
             artifact: artifact("http://127.0.0.1:8080/stub"),
         }),
+        deltas: Vec::new(),
     });
     feed
 }
