@@ -811,3 +811,35 @@ impl Read for ChannelReader {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_parse_and_refuse_overruns() {
+        let mut bytes = vec![OP_COPY, 7, 0, 0, 0, OP_NEW];
+        bytes.extend_from_slice(&3u64.to_le_bytes());
+        bytes.extend_from_slice(b"abc");
+        bytes.push(OP_PATCH);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        let ops = parse_ops(&bytes, 3).expect("parse");
+        assert_eq!(ops, vec![Op::Copy { base: 7 }, Op::New { len: 3 }, Op::Patch { base: 1, len: 0 }]);
+        assert!(parse_ops(&bytes, 2).is_err(), "bytes after the last op");
+        assert!(parse_ops(&bytes, 4).is_err(), "an op missing");
+        let mut long = vec![OP_NEW];
+        long.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse_ops(&long, 1).is_err(), "data past the end, without overflow");
+        assert!(parse_ops(&[9], 1).is_err(), "unknown op");
+    }
+
+    #[test]
+    fn window_covers_the_span() {
+        assert_eq!(window_log_for(0), 10);
+        assert_eq!(window_log_for(1024), 10);
+        assert_eq!(window_log_for(1025), 11);
+        assert_eq!(window_log_for(u64::MAX), 31);
+        assert!(1u64 << window_log_for(3 << 20) >= 3 << 20);
+    }
+}
