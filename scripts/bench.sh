@@ -2,11 +2,12 @@
 # sea benchmark: packing, size, unpacking and start-up of a packed executable, measured side by
 # side with the tools people would otherwise use, in one run, on one machine.
 #
-#   scripts/bench.sh [--quick] [--strict]
+#   scripts/bench.sh [--quick] [--strict] [--only delta]
 #
 #   (full: ~200 MB tree, about 15 minutes here, mostly zstd -19; needs ~6 GB of free disk)
 #   --quick    smoke test: ~20 MB tree, fewer repetitions and runs (about 2 minutes)
 #   --strict   exit 1 when a target is missed (default: exit 0 once the benchmark ran)
+#   --only delta  only the delta-update section (scripts/lib/bench-delta.sh: what it measures)
 #   env        BENCH_DIR (default ./bench-out), BENCH_SEED (1), BENCH_SIZE_MB (200 / quick 20),
 #              BENCH_REPS (unpack repetitions, 7 / quick 3), BENCH_HF_RUNS (1000 / quick 100),
 #              BENCH_HF_WARMUP (50 / 10), BENCH_HF_ROUNDS (3 / 2), BENCH_WARM_SIZES ("10 15000"),
@@ -52,9 +53,12 @@ set -euo pipefail
 export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Output/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-QUICK=0 STRICT=0
+QUICK=0 STRICT=0 ONLY='' WANT_ONLY=0
 for a in "$@"; do
+  if [ $WANT_ONLY = 1 ]; then ONLY=$a WANT_ONLY=0; continue; fi
   case "$a" in
+    --only) WANT_ONLY=1 ;;
+    --only=*) ONLY=${a#--only=} ;;
     --quick) QUICK=1 ;;
     --strict) STRICT=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -214,6 +218,14 @@ HAVE_INSPECT=0 HAVE_EXTRACT=0
 strip -o "$W/sea-launcher.stripped" "$STUB"
 rec launcher_bytes "$(stat -L -c %s "$STUB")"
 rec launcher_stripped_bytes "$(stat -L -c %s "$W/sea-launcher.stripped")"
+
+if [ -n "$ONLY" ]; then
+  [ "$ONLY" = delta ] || die "--only takes 'delta', not '$ONLY'"
+  # shellcheck source=lib/bench-delta.sh
+  . "$ROOT/scripts/lib/bench-delta.sh"
+  delta_section | tee "$BENCH_DIR/results.txt"
+  exit 0
+fi
 
 # ------------------------------------------------------------------------------ 1. the tree
 TREE="$W/tree"

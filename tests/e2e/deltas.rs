@@ -306,3 +306,67 @@ fn a_delta_of_another_base_is_not_used() {
     assert!(!w.requested(".delta"), "no delta was downloaded");
     w.assert_v2_installed();
 }
+
+/// Against nginx (the Debian package) serving the release directory on a loopback port, as a
+/// CDN would: the delta is used, and a partial delta download resumes with a `Range` request
+/// that nginx answers with `206`.
+#[test]
+fn against_nginx_the_delta_is_used_and_a_partial_download_resumes() {
+    let sb = sea_tests::Sandbox::new();
+    let dir = sb.path("site");
+    fs::create_dir(&dir).expect("mkdir");
+    let Some(nginx) = sea_tests::static_server::Nginx::start(&dir, &sb.path("nginx")) else {
+        eprintln!(
+            "SKIPPED: nginx is not installed at {} (scripts/test.sh installs it)",
+            sea_tests::static_server::NGINX
+        );
+        return;
+    };
+    let (key, public_key) = sb.keygen("release");
+    let feed_url = format!("{}/stable.json", nginx.url());
+    let key_text = key.to_string_lossy().into_owned();
+    let flags = ["--compression", "zstd:1", "--feed", &feed_url, "--public-key", &public_key, "--sign-key", &key_text];
+    let shell = Feed {
+        sb,
+        dir: dir.clone(),
+        server: sea_tests::server::Server::start(&dir),
+        key,
+        public_key: public_key.clone(),
+        name: "hello".into(),
+    };
+    let v1 = shell.sb.pack(&app_tree(&shell, "1.0.0", false), "hello", "1.0.0", "bin/app", &flags);
+    let v2 = shell.sb.pack(&app_tree(&shell, "2.0.0", true), "hello", "2.0.0", "bin/app", &flags);
+    for bin in [&v1, &v2] {
+        let out = run(shell
+            .sb
+            .sea_pack()
+            .arg("release")
+            .arg(bin)
+            .arg("--base-url")
+            .arg(nginx.url())
+            .arg("-o")
+            .arg(&dir)
+            .arg("--sign-key")
+            .arg(&shell.key));
+        assert!(out.status.success(), "release: {}", text(&out).1);
+    }
+    assert!(run(&mut shell.sb.cmd(&v1)).status.success());
+    // Half of the delta is already downloaded: the update must fetch only the rest.
+    let delta = fs::read(dir.join("hello-2.0.0-linux-x64.from-1.0.0.delta")).expect("delta");
+    let downloads = shell.downloads();
+    fs::create_dir_all(&downloads).expect("mkdir");
+    sea_tests::set_mode(&downloads, 0o700);
+    let sha = sea_payload::digest::sha256_hex(&delta);
+    fs::write(downloads.join(format!("{sha}.part")), &delta[..delta.len() / 2]).expect("partial");
+    let out = shell.update(&v1);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}\n{}", nginx.error_log());
+    assert!(stderr.contains("(delta from 1.0.0)"), "{stderr}");
+    let log = nginx.access_log();
+    let delta_lines: Vec<&str> = log.lines().filter(|l| l.contains(".from-1.0.0.delta")).collect();
+    assert!(delta_lines.iter().any(|l| l.contains("\" 206 ")), "a Range request answered 206: {log}");
+    assert!(!log.contains("hello-2.0.0-linux-x64.sea "), "the full artifact was not downloaded: {log}");
+    check_trees(&shell.pkg(), &[&v1, &v2]).expect("only complete, correct trees");
+    let out = run(&mut shell.sb.cmd(&v1));
+    assert_eq!(text(&out).0.lines().next(), Some("hello 2.0.0"));
+}

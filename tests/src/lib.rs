@@ -14,6 +14,7 @@ pub mod faults;
 pub mod layout;
 pub mod proc;
 pub mod server;
+pub mod static_server;
 
 use std::ffi::OsStr;
 use std::fs;
