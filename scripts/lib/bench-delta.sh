@@ -11,10 +11,10 @@
 # Per pair: `sea-pack release` of 2.0.0 with deltas vs `--deltas 0` (the difference is the delta
 # build time; target <= 2 x the pack time of 2.0.0), then a real client update over loopback HTTP
 # (python3 http.server): 1.0.0 is run once (its bundled tree is the base), then
-# `--sea-update` is timed with /usr/bin/time (wall, peak RSS), once from the directory with
-# deltas and once, in a fresh cache, from the one without (download + extraction of the full
-# artifact). Targets: delta update time <= full update time; peak RSS <= 64 MB + the largest
-# changed file. The installed tree's digest is compared with 2.0.0's source tree.
+# `--sea-update` is timed with /usr/bin/time (wall, peak RSS), from the directory with deltas
+# and from the one without (download + extraction of the full artifact), alternately in fresh
+# caches, DELTA_REPS (3) times each; medians. Targets: delta update time <= full update time;
+# peak RSS <= 64 MB + the largest changed file. The installed tree's digest is compared with 2.0.0's source tree.
 # Figures go to $RAW as delta_<pair>_<figure> and to a table on stdout.
 
 delta_section() {
@@ -61,27 +61,41 @@ delta_section() {
       zstd -q -19 --long=31 --patch-from="$P/v1.tar" "$P/v2.tar" -o "$P/naive.zst" >>"$LOG" 2>&1
       naive_b=$(stat -c %s "$P/naive.zst")
     fi
-    # A real client, over loopback HTTP: with deltas, then (fresh cache) without.
-    local mode
-    for mode in delta full; do
-      local C="$P/client-$mode"
-      mkdir -p -m 700 "$C/home" "$C/cache"
-      python3 -m http.server "$port" --bind 127.0.0.1 --directory "$P/site-$mode" >>"$LOG" 2>&1 &
-      local srv=$!
-      sleep 1
-      local envs=(env -u DBENCH_HOME -u DBENCH_CACHE_HOME -u DBENCH_VERSION "HOME=$C/home"
-        "XDG_CACHE_HOME=$C/cache" DBENCH_UPDATE_TIMEOUT=120 DBENCH_LOG=info)
-      "${envs[@]}" "$P/bin/dbench-1" >>"$LOG" 2>&1 || { kill "$srv"; log_tail; die "dbench 1.0.0 does not run"; }
-      timed "${envs[@]}" "$P/bin/dbench-1" --sea-update || { kill "$srv"; log_tail; die "--sea-update failed"; }
-      kill "$srv"
-      wait "$srv" 2>/dev/null || true
-      eval "upd_${mode}_s=\$T_SEC upd_${mode}_rss=\$T_RSS_KB"
-      eval "line_${mode}=\$(grep -o 'updated 1.0.0 -> 2.0.0: .*' \"\$LOG\" | tail -n 1)"
-      local tree
-      tree=$(find "$C/cache" -mindepth 1 -maxdepth 6 -type d -name '2.0.0-*' -not -name '.*' | head -n 1)
-      [ -n "$tree" ] || die "no 2.0.0 tree installed by the $mode update"
-      [ "$(tree_hash "$tree")" = "$(tree_hash "$P/src/v2")" ] || die "the $mode update installed other bytes than 2.0.0"
+    # A real client, over loopback HTTP, each run in a fresh cache: full and delta alternately,
+    # DELTA_REPS times (3), medians reported. Alternating matters: `release` just unpacked and
+    # deleted two trees, and creating files right after a large delete is much slower on ext4
+    # (see the header of bench.sh); whichever side ran first would pay for it.
+    local mode rep ts_delta=() ts_full=() rss_delta=() rss_full=()
+    for rep in $(seq "${DELTA_REPS:-3}"); do
+      for mode in full delta; do
+        local C="$P/client-$mode-$rep"
+        mkdir -p -m 700 "$C/home" "$C/cache"
+        python3 -m http.server "$port" --bind 127.0.0.1 --directory "$P/site-$mode" >>"$LOG" 2>&1 &
+        local srv=$!
+        local tries=0
+        until python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null; do
+          tries=$((tries + 1)); [ $tries -lt 100 ] || die "http.server did not start"; sleep 0.1
+        done
+        local envs=(env -u DBENCH_HOME -u DBENCH_CACHE_HOME -u DBENCH_VERSION "HOME=$C/home"
+          "XDG_CACHE_HOME=$C/cache" DBENCH_UPDATE_TIMEOUT=120 DBENCH_LOG=info)
+        "${envs[@]}" "$P/bin/dbench-1" >>"$LOG" 2>&1 || { kill "$srv"; log_tail; die "dbench 1.0.0 does not run"; }
+        timed "${envs[@]}" "$P/bin/dbench-1" --sea-update || { kill "$srv"; log_tail; die "--sea-update failed"; }
+        kill "$srv"
+        wait "$srv" 2>/dev/null || true
+        eval "ts_${mode}+=(\$T_SEC) rss_${mode}+=(\$T_RSS_KB)"
+        eval "line_${mode}=\$(grep -o 'updated 1.0.0 -> 2.0.0: .*' \"\$LOG\" | tail -n 1)"
+        local tree
+        tree=$(find "$C/cache" -mindepth 1 -maxdepth 6 -type d -name '2.0.0-*' -not -name '.*' | head -n 1)
+        [ -n "$tree" ] || die "no 2.0.0 tree installed by the $mode update"
+        [ "$(tree_hash "$tree")" = "$(tree_hash "$P/src/v2")" ] || die "the $mode update installed other bytes than 2.0.0"
+      done
     done
+    median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+    local upd_delta_s upd_full_s upd_delta_rss upd_full_rss
+    upd_delta_s=$(median "${ts_delta[@]}") upd_full_s=$(median "${ts_full[@]}")
+    upd_delta_rss=$(median "${rss_delta[@]}") upd_full_rss=$(median "${rss_full[@]}")
+    rec "delta_${kind}_update_delta_samples_s" "${ts_delta[*]}"
+    rec "delta_${kind}_update_full_samples_s" "${ts_full[*]}"
     case "$line_delta" in *"(delta from 1.0.0)"*) ;; *) die "the '$kind' update did not use the delta: $line_delta" ;; esac
     local largest
     largest=$(find "$P/src/v2" -type f -printf '%s\n' | sort -n | tail -n 1)

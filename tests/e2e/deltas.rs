@@ -271,7 +271,7 @@ fn a_patch_producing_wrong_bytes_is_never_installed() {
     bad[pos + 1..pos + 5].copy_from_slice(&(base + 1).to_le_bytes());
     w.replace_delta_signed(&bad);
     let out = w.update();
-    w.assert_full_install(&out, "delta");
+    w.assert_full_install(&out, "the delta produced wrong bytes for 'lib/blob3.bin'");
 }
 
 #[test]
