@@ -6,6 +6,8 @@
 //! <DIR>/stable.json.minisig                    its minisign signature
 //! <DIR>/hello-1.2.0-linux-x64.sea              payload artifact: the packed executable minus the stub
 //! <DIR>/hello-1.2.0-linux-x64.sea.minisig      its minisign signature
+//! <DIR>/hello-1.2.0-linux-x64.from-1.1.0.delta  delta from 1.1.0 (+ .minisig; `--deltas N`, see
+//!                                              `sea_payload::delta` and `write_deltas`)
 //! <DIR>/sea-launcher-0.2.0-linux-x64           launcher stub, for clients that must self-replace
 //! <DIR>/sea-launcher-0.2.0-linux-x64.minisig   its minisign signature
 //! ```

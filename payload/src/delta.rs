@@ -574,7 +574,10 @@ impl Delta {
                             let f = File::open(&path).map_err(|e| DeltaError::io("open the base file", &path, e))?;
                             // The output is the base file: one hash checks both.
                             if base_sha != expected {
-                                return Err(DeltaError::BaseDamaged(base_entry.path.clone()));
+                                return Err(corrupt(format!(
+                                    "'{}' is a copy of base file '{}', whose index digest is another",
+                                    entry.path, base_entry.path
+                                )));
                             }
                             let mut reader = check.reader(f, Some(&base_entry.path));
                             builder.append_data(&mut h, &entry.path, &mut reader).map_err(|e| reader.error(e))?;

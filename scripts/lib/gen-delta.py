@@ -17,11 +17,14 @@ import random
 WORDS = None
 
 
-def vocab(rng):
+def vocab(_rng):
+    # From its own generator: drawing it from the caller's would shift every later file of the
+    # first tree generated but not of the second.
     global WORDS
     if WORDS is None:
         letters = "abcdefghijklmnopqrstuvwxyz"
-        WORDS = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(4000)]
+        own = random.Random(12345)
+        WORDS = ["".join(own.choice(letters) for _ in range(own.randint(3, 10))) for _ in range(4000)]
     return WORDS
 
 

@@ -261,11 +261,20 @@ fn a_patch_producing_wrong_bytes_is_never_installed() {
     // whose SHA-256 is not the new index's.
     let w = World::new();
     let good = fs::read(w.delta_path()).expect("delta");
-    // Find the patch op (tag 1) by its structure: the only op whose data length field is
-    // followed by a zstd frame magic.
-    let magic = [0x28u8, 0xb5, 0x2f, 0xfd];
-    let pos =
-        (0..good.len() - 17).find(|&i| good[i] == 1 && good[i + 13..i + 17] == magic && i > 100).expect("a patch op");
+    // Walk the format to the patch op: magic, header, index, then the ops.
+    let header_len = u32::from_le_bytes(good[8..12].try_into().expect("u32")) as usize;
+    let index_at = 12 + header_len;
+    let index_len = u64::from_le_bytes(good[index_at..index_at + 8].try_into().expect("u64")) as usize;
+    let mut pos = index_at + 8 + index_len;
+    loop {
+        let mut rest = &good[pos..];
+        let left = rest.len() as u64;
+        match sea_payload::delta::read_op(&mut rest, left).expect("an op") {
+            sea_payload::delta::Op::Copy { .. } => pos += 5,
+            sea_payload::delta::Op::New { len } => pos += 9 + len as usize,
+            sea_payload::delta::Op::Patch { .. } => break,
+        }
+    }
     let mut bad = good.clone();
     let base = u32::from_le_bytes(bad[pos + 1..pos + 5].try_into().expect("u32"));
     bad[pos + 1..pos + 5].copy_from_slice(&(base + 1).to_le_bytes());
