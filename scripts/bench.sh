@@ -2,12 +2,13 @@
 # sea benchmark: packing, size, unpacking and start-up of a packed executable, measured side by
 # side with the tools people would otherwise use, in one run, on one machine.
 #
-#   scripts/bench.sh [--quick] [--strict] [--only bigfile]
+#   scripts/bench.sh [--quick] [--strict] [--only bigfile|delta]
 #
 #   (full: ~200 MB tree, about 15 minutes here, mostly zstd -19; needs ~6 GB of free disk)
 #   --quick    smoke test: ~20 MB tree, fewer repetitions and runs (about 2 minutes)
 #   --strict   exit 1 when a target is missed (default: exit 0 once the benchmark ran)
 #   --only bigfile   run only section 8 (about 5 minutes; quick: 2)
+#   --only delta     only the delta-update section (scripts/lib/bench-delta.sh: what it measures)
 #   env        BENCH_DIR (default ./bench-out), BENCH_SEED (1), BENCH_SIZE_MB (200 / quick 20),
 #              BENCH_REPS (unpack repetitions, 7 / quick 3), BENCH_HF_RUNS (1000 / quick 100),
 #              BENCH_HF_WARMUP (50 / 10), BENCH_HF_ROUNDS (3 / 2), BENCH_WARM_SIZES ("10 15000"),
@@ -59,18 +60,14 @@ set -euo pipefail
 export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Output/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
-QUICK=0 STRICT=0 ONLY=''
-prev=''
+QUICK=0 STRICT=0 ONLY='' WANT_ONLY=0
 for a in "$@"; do
-  if [ "$prev" = --only ]; then
-    ONLY=$a prev=''
-    [ "$ONLY" = bigfile ] || { echo "bench.sh: --only takes 'bigfile', not '$ONLY'" >&2; exit 2; }
-    continue
-  fi
+  if [ $WANT_ONLY = 1 ]; then ONLY=$a WANT_ONLY=0; continue; fi
   case "$a" in
+    --only) WANT_ONLY=1 ;;
+    --only=*) ONLY=${a#--only=} ;;
     --quick) QUICK=1 ;;
     --strict) STRICT=1 ;;
-    --only) prev=--only ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
   esac
@@ -325,11 +322,21 @@ PY
   cat "$BENCH_DIR/bigfile.txt"
 }
 
-if [ "$ONLY" = bigfile ]; then
-  bigfile_section
-  grep -q FAIL "$BENCH_DIR/bigfile.txt" && [ "$STRICT" = 1 ] && exit 1
-  exit 0
-fi
+case "$ONLY" in
+  "") ;;
+  bigfile)
+    bigfile_section
+    grep -q FAIL "$BENCH_DIR/bigfile.txt" && [ "$STRICT" = 1 ] && exit 1
+    exit 0
+    ;;
+  delta)
+    # shellcheck source=lib/bench-delta.sh
+    . "$ROOT/scripts/lib/bench-delta.sh"
+    delta_section | tee "$BENCH_DIR/results.txt"
+    exit 0
+    ;;
+  *) die "--only takes 'bigfile' or 'delta', not '$ONLY'" ;;
+esac
 
 # ------------------------------------------------------------------------------ 1. the tree
 TREE="$W/tree"

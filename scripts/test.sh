@@ -7,6 +7,10 @@ need() { command -v "$1" >/dev/null 2>&1; }
 if ! need git && [ "$(id -u)" = 0 ] && need apt-get; then
   apt-get update -qq && apt-get install -y -qq git >/dev/null
 fi
+# nginx for the delta tests against a real static server (tests/e2e/deltas.rs: they SKIP without it).
+if [ ! -x /usr/sbin/nginx ] && [ "${SEA_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && need apt-get; then
+  apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null || apt-get install -y -qq nginx >/dev/null || true
+fi
 if ! { need minisign && need zstd; } && [ "$(id -u)" = 0 ] && need apt-get; then apt-get update -qq && apt-get install -y -qq minisign zstd >/dev/null; fi
 # nginx for tests/e2e/freshness.rs: a real static server (its ETag, Last-Modified, 304 and Range).
 if ! need nginx && [ ! -x /usr/sbin/nginx ] && [ "${SEA_NO_INSTALL:-0}" != 1 ] && [ "$(id -u)" = 0 ] && need apt-get; then

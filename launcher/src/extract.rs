@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use sea_payload::Package;
 use sea_payload::package::PackageError;
+use sea_payload::trust::Trusted;
 use sea_payload::unpack::{Durability, UnpackOptions};
 
 use crate::dirs::Dirs;
@@ -59,6 +60,51 @@ pub(crate) struct ExtractOptions<'a> {
     pub(crate) defer_flush: bool,
 }
 
+/// Where a tree's content comes from: a package (the bundled payload, a downloaded artifact), or
+/// a delta applied to an installed tree (`update::delta`). Both end in the same verified,
+/// atomically published tree.
+pub(crate) trait TreeSource {
+    /// The manifest of the tree to make.
+    fn manifest(&self) -> &sea_payload::Manifest;
+    /// The manifest, byte for byte (what the signature covers).
+    fn manifest_bytes(&self) -> &[u8];
+    /// The index section, checked against the manifest's digest.
+    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError>;
+    /// With trusted keys, a manifest signature that is missing or not by a trusted release key
+    /// is an error; returns the key that signed it.
+    fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError>;
+    /// Fills `dest`, an empty directory, verifying every byte against the manifest.
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError>;
+}
+
+impl TreeSource for Package {
+    fn manifest(&self) -> &sea_payload::Manifest {
+        Package::manifest(self)
+    }
+
+    fn manifest_bytes(&self) -> &[u8] {
+        Package::manifest_bytes(self)
+    }
+
+    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError> {
+        Ok(Package::index_bytes(self)?)
+    }
+
+    fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError> {
+        crate::update::trust::check_package(self, trusted).map_err(ExtractError::Package)
+    }
+
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError> {
+        Package::unpack_to(self, dest, options).map(drop).map_err(|source| {
+            if source.is_storage_full() {
+                ExtractError::DiskFull { path: dest.to_owned(), var: cache_var.to_owned(), source }
+            } else {
+                ExtractError::Package(source)
+            }
+        })
+    }
+}
+
 /// What [`ensure_tree`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Extracted {
@@ -79,6 +125,9 @@ pub(crate) enum ExtractError {
     /// The payload is corrupt, unsigned, or signed by another key.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// A delta could not be applied.
+    #[error(transparent)]
+    Delta(#[from] sea_payload::delta::DeltaError),
     /// Not enough free space.
     #[error("not enough free space in {}: extracting needs {} MB, {} MB are free; free some space or set {var} to another disk", path.display(), needed / 1_000_000, available / 1_000_000)]
     NoSpace { path: PathBuf, needed: u64, available: u64, var: String },
@@ -102,7 +151,7 @@ impl ExtractError {
 /// Makes sure `tree` holds the complete payload of `package`. The caller holds the tree's shared
 /// usage lock.
 pub(crate) fn ensure_tree(
-    package: &Package,
+    package: &dyn TreeSource,
     tree: &TreePaths,
     dirs: &Dirs,
     options: &ExtractOptions<'_>,
@@ -123,7 +172,7 @@ pub(crate) fn ensure_tree(
         }
         return Ok(Extracted::AlreadyThere);
     }
-    crate::update::trust::check_package(package, options.trusted)?;
+    package.check_trusted(options.trusted)?;
     check_space(&dirs.pkg, manifest.unpacked_size + manifest.entries * 4096, &dirs.cache_var)?;
     let temp = tree.temp_dir();
     // The boot id the unflushed tree is marked with; `None`: flush before publishing.
@@ -140,7 +189,7 @@ pub(crate) fn ensure_tree(
 /// Unpacks and writes the metadata into the temporary tree.
 /// With a `boot` id, nothing is flushed and the tree is marked unflushed in that boot.
 fn fill(
-    package: &Package,
+    package: &dyn TreeSource,
     temp: &Path,
     options: &ExtractOptions<'_>,
     boot: Option<&str>,
@@ -156,15 +205,9 @@ fn fill(
     let defer = boot.is_some();
     let durability = if defer { Durability::None } else { Durability::Durable };
     let unpack_options = UnpackOptions { durability, progress: Some(&report), ..UnpackOptions::default() };
-    let unpacked = package.unpack_to(temp, &unpack_options);
+    let unpacked = package.unpack_to(temp, &unpack_options, cache_var);
     drop(bar);
-    unpacked.map_err(|source| {
-        if source.is_storage_full() {
-            ExtractError::DiskFull { path: temp.to_owned(), var: cache_var.to_owned(), source }
-        } else {
-            ExtractError::Package(source)
-        }
-    })?;
+    unpacked?;
     let meta = temp.join(tree::META_DIR);
     create_dir(&meta)?;
     // First in `.sea`: the unflushed mark must exist before anything that publishes the tree.
@@ -276,7 +319,7 @@ fn sync_dir(path: &Path) -> Result<(), ExtractError> {
     Ok(())
 }
 
-fn progress_bar(package: &Package, options: &ExtractOptions<'_>) -> Option<Progress> {
+fn progress_bar(package: &dyn TreeSource, options: &ExtractOptions<'_>) -> Option<Progress> {
     let total = package.manifest().unpacked_size;
     if !options.progress || total < PROGRESS_THRESHOLD {
         return None;

@@ -256,6 +256,9 @@ pub(crate) struct ReleaseArgs {
     /// `sea-pack release --refresh -o site/ --sign-key release.key`.
     #[arg(long)]
     pub(crate) refresh: bool,
+    /// Write deltas to each new release from up to N earlier releases in DIR; 0 writes none.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) deltas: usize,
 }
 
 /// `sea-pack trust`.

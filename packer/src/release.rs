@@ -6,6 +6,8 @@
 //! <DIR>/stable.json.minisig                    its minisign signature
 //! <DIR>/hello-1.2.0-linux-x64.sea              payload artifact: the packed executable minus the stub
 //! <DIR>/hello-1.2.0-linux-x64.sea.minisig      its minisign signature
+//! <DIR>/hello-1.2.0-linux-x64.from-1.1.0.delta  delta from 1.1.0 (+ .minisig; `--deltas N`, see
+//!                                              `sea_payload::delta` and `write_deltas`)
 //! <DIR>/sea-launcher-0.2.0-linux-x64           launcher stub, for clients that must self-replace
 //! <DIR>/sea-launcher-0.2.0-linux-x64.minisig   its minisign signature
 //! ```
@@ -97,7 +99,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sea_payload::digest::{self, HashingReader};
-use sea_payload::feed::{self, Artifact, Feed, LauncherArtifact, Release};
+use sea_payload::feed::{self, Artifact, DeltaArtifact, Feed, LauncherArtifact, Release};
+use sea_payload::package::Search;
+use sea_payload::unpack::UnpackOptions;
+use sea_payload::{Package, delta};
 use semver::Version;
 
 use crate::cli::ReleaseArgs;
@@ -115,6 +120,8 @@ struct Run {
     rollout: Option<u8>,
     /// Seconds from now until the written feed expires.
     expires_in: u64,
+    /// Deltas to write per new release, from the newest earlier releases.
+    deltas: usize,
 }
 
 /// A file to publish: its name in DIR and the digest of the bytes it must hold.
@@ -256,6 +263,7 @@ fn settings(args: &ReleaseArgs) -> Result<Run> {
         key,
         rollout: args.rollout,
         expires_in,
+        deltas: args.deltas,
     })
 }
 
@@ -482,6 +490,7 @@ fn apply(feed: &mut Feed, c: &Checked, action: Action, ctx: &Run, out: &mut dyn 
                 None => None,
             };
             writeln!(out, "added {what}: {}", payload.url)?;
+            let deltas = write_deltas(feed, c, &payload, ctx, out)?;
             feed.releases.push(Release {
                 version: m.version.clone(),
                 platform: m.platform.clone(),
@@ -490,6 +499,7 @@ fn apply(feed: &mut Feed, c: &Checked, action: Action, ctx: &Run, out: &mut dyn 
                 published: now(),
                 payload,
                 launcher,
+                deltas,
             });
             Ok(true)
         }
@@ -583,4 +593,105 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Writes and signs deltas to the new release `c` from up to `ctx.deltas` earlier releases of its
+/// platform whose artifacts are in DIR (newest first); a base whose artifact is missing is
+/// skipped with a warning. Deterministic: the same inputs give the same bytes.
+fn write_deltas(
+    feed: &Feed,
+    c: &Checked,
+    full: &Artifact,
+    ctx: &Run,
+    out: &mut dyn Write,
+) -> Result<Vec<DeltaArtifact>> {
+    let m = c.package.manifest();
+    let mut bases: Vec<&Release> =
+        feed.releases.iter().filter(|r| r.platform == m.platform && r.version < m.version).collect();
+    bases.sort_by(|a, b| b.version.cmp(&a.version));
+    bases.truncate(ctx.deltas);
+    if bases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scratch = tempfile::tempdir().context("could not create a temporary directory for deltas")?;
+    let new_dir = scratch.path().join("new");
+    unpack_for_delta(&c.package, &new_dir)?;
+    let new_index = c.package.index_bytes()?;
+    let mut deltas = Vec::new();
+    for (n, base) in bases.into_iter().enumerate() {
+        let file_name = base.payload.url.rsplit('/').next().unwrap_or_default();
+        let base_path = ctx.dir.join(file_name);
+        let base_pkg = match open_base(&base_path, base, ctx) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("sea-pack: warning: no delta from {} {}: {e:#}", m.name, base.version);
+                continue;
+            }
+        };
+        let base_dir = scratch.path().join(format!("base-{n}"));
+        unpack_for_delta(&base_pkg, &base_dir)?;
+        let base_index = base_pkg.index_bytes()?;
+        let mut bytes = Vec::new();
+        let summary = delta::build(
+            &delta::Base { dir: &base_dir, index_bytes: &base_index, manifest: base_pkg.manifest() },
+            &delta::Target {
+                dir: &new_dir,
+                index_bytes: &new_index,
+                manifest_bytes: c.package.manifest_bytes(),
+                signature: c.package.signature(),
+            },
+            m.compression.level.clamp(1, 22),
+            &mut bytes,
+        )
+        .with_context(|| format!("could not build the delta from {}", base.version))?;
+        let _ = fs::remove_dir_all(&base_dir);
+        let name = format!("{}-{}-{}.from-{}.delta", m.name, m.version, m.platform, base.version);
+        let file = planned(name, &bytes[..])?;
+        check_present(&ctx.dir, &file)?;
+        let comment = format!(
+            "sea delta name={} version={} platform={} from={} file={}",
+            m.name, m.version, m.platform, base.version, file.name
+        );
+        let artifact = publish(&file, &bytes[..], 0o644, &comment, ctx)?;
+        writeln!(
+            out,
+            "  delta from {}: {} bytes, {:.1}% of the full {} ({} copied, {} patched, {} whole)",
+            base.version,
+            artifact.size,
+            100.0 * artifact.size as f64 / full.size.max(1) as f64,
+            full.size,
+            summary.copied,
+            summary.patched,
+            summary.whole
+        )?;
+        deltas.push(DeltaArtifact {
+            from: base.version.clone(),
+            base_sha256: base_pkg.manifest().payload.sha256.clone(),
+            artifact,
+        });
+    }
+    Ok(deltas)
+}
+
+/// An earlier release's artifact in DIR, checked against its feed entry and the release key.
+fn open_base(path: &Path, base: &Release, ctx: &Run) -> Result<Package> {
+    let file = fs::File::open(path).with_context(|| format!("could not read {}", path.display()))?;
+    let (sha, size) = digest::sha256_reader(file).with_context(|| format!("could not read {}", path.display()))?;
+    if digest::to_hex(&sha) != base.payload.sha256 || size != base.payload.size {
+        bail!("{} is not the artifact the feed names (other size or SHA-256)", path.display());
+    }
+    let package = Package::open_with(path, Search::End)?;
+    package.check_signature(Some(&ctx.key.public_base64()))?;
+    let bm = package.manifest();
+    if bm.version != base.version || bm.platform != base.platform {
+        bail!("{} is {} for {}, not what the feed says", path.display(), bm.version, bm.platform);
+    }
+    Ok(package)
+}
+
+/// Unpacks a package's payload into `dir` (created), for diffing.
+fn unpack_for_delta(package: &Package, dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    package.unpack_to(dir, &UnpackOptions::default())?;
+    Ok(())
 }

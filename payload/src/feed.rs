@@ -82,6 +82,23 @@ pub struct Release {
     /// The launcher stub, for clients whose launcher is older than `min_launcher`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launcher: Option<LauncherArtifact>,
+    /// Deltas to this release from earlier ones ([`crate::delta`]); absent in older feeds, and
+    /// ignored by older clients (the feed does not deny unknown fields).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<DeltaArtifact>,
+}
+
+/// A delta artifact: the release's tree expressed against an earlier release of the same
+/// platform, for clients that have that tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaArtifact {
+    /// The base version.
+    pub from: Version,
+    /// The base payload's SHA-256 (lower-case hex): which build of that version.
+    pub base_sha256: String,
+    /// The file.
+    #[serde(flatten)]
+    pub artifact: Artifact,
 }
 
 /// A channel's feed.
@@ -208,6 +225,16 @@ impl Feed {
             if let Some(l) = &r.launcher {
                 validate_artifact(&l.artifact).map_err(|e| FeedError::Invalid(format!("{what}: launcher {e}")))?;
             }
+            for d in &r.deltas {
+                let from = format!("{what}: delta from {}", d.from);
+                validate_artifact(&d.artifact).map_err(|e| FeedError::Invalid(format!("{from}: {e}")))?;
+                if crate::digest::from_hex(&d.base_sha256).is_none() {
+                    return Err(FeedError::Invalid(format!("{from}: base_sha256 is not a SHA-256")));
+                }
+                if d.from >= r.version {
+                    return Err(FeedError::Invalid(format!("{from}: the base is not older than the release")));
+                }
+            }
         }
         Ok(())
     }
@@ -311,6 +338,7 @@ mod tests {
             published: 1,
             payload: artifact(),
             launcher: None,
+            deltas: Vec::new(),
         });
         let parsed = Feed::from_bytes(&feed.to_bytes()).expect("valid");
         assert_eq!(parsed, feed);

@@ -151,6 +151,7 @@ fn release() -> impl Strategy<Value = Release> {
             published,
             payload,
             launcher,
+            deltas: Vec::new(),
         },
     )
 }

@@ -4,6 +4,7 @@
 //! processes; tests run in parallel and clean up after themselves.
 
 mod cachepath;
+mod deltas;
 mod faults;
 mod freshness;
 mod gc;

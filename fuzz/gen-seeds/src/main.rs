@@ -206,6 +206,7 @@ fn feed() -> Feed {
             version: Version::parse("0.2.0-rc.1").expect("semver"),
             artifact: artifact("http://127.0.0.1:8080/stub"),
         }),
+        deltas: Vec::new(),
     });
     feed.expires = Some(1_800_000_000);
     feed.sequence = Some(42);

@@ -33,6 +33,7 @@
 //! touched. One update runs at a time (`<cache>/update.lock`).
 
 mod cache;
+mod delta;
 mod http;
 pub(crate) mod install;
 mod pick;
@@ -179,7 +180,32 @@ pub(crate) enum Outcome {
     /// Already current; the newest version the feed offers this platform.
     UpToDate { current: Version, newest_offered: Option<Version> },
     /// Installed a release (and maybe a new launcher).
-    Installed { version: Version, launcher: Option<Version> },
+    Installed { version: Version, launcher: Option<Version>, download: Download },
+}
+
+/// What installing a release downloaded.
+#[derive(Debug)]
+pub(crate) struct Download {
+    /// The newest version installed before.
+    pub(crate) previous: Version,
+    /// Bytes downloaded (delta and full artifact, when a delta failed).
+    pub(crate) bytes: u64,
+    /// The full artifact's size.
+    pub(crate) full: u64,
+    /// The base version, when a delta was used.
+    pub(crate) delta_from: Option<Version>,
+}
+
+impl Download {
+    /// `updated 1.4.0 -> 1.5.0: downloaded 2.1 MB of 48.0 MB (delta from 1.4.0)`.
+    fn line(&self, version: &Version) -> String {
+        let mb = |b: u64| format!("{:.1} MB", b as f64 / 1_000_000.0);
+        let how = match &self.delta_from {
+            Some(from) => format!("delta from {from}"),
+            None => "full download".to_owned(),
+        };
+        format!("updated {} -> {version}: downloaded {} of {} ({how})", self.previous, mb(self.bytes), mb(self.full))
+    }
 }
 
 /// One update run.
@@ -204,7 +230,8 @@ pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError>
                 crate::say::say!("{name}: the feed offers {offered}, older than {current}: refusing to go back");
             }
         }
-        Outcome::Installed { version, launcher } => {
+        Outcome::Installed { version, launcher, download } => {
+            crate::say::say!("{name}: {}", download.line(&version));
             crate::say::say!("{name}: installed {version}; it is used from the next start");
             if let Some(l) = launcher {
                 crate::say::say!("{name}: the launcher was updated to {l}");
@@ -372,6 +399,7 @@ impl<'a> Updater<'a> {
         };
         let keep: Vec<&str> = std::iter::once(release.payload.sha256.as_str())
             .chain(release.launcher.iter().map(|l| l.artifact.sha256.as_str()))
+            .chain(release.deltas.iter().map(|d| d.artifact.sha256.as_str()))
             .collect();
         self.clean_downloads(&keep);
         self.install(&client, &release, &mut state, &trusted, &feed_signer).await
@@ -537,11 +565,26 @@ impl<'a> Updater<'a> {
         trusted: &Trusted,
         feed_signer: &str,
     ) -> Result<Outcome, UpdateError> {
-        let payload_path =
-            self.fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version), trusted).await?;
-        let outcome = self.install_downloaded(client, release, &payload_path, trusted).await;
-        let _ = fs::remove_file(&payload_path);
-        let (launcher, tree_id, package_signer) = outcome?;
+        let previous = self.installed_version();
+        let tried = delta::try_install(self, client, release, trusted).await;
+        let mut download = Download {
+            previous,
+            bytes: tried.downloaded,
+            full: release.payload.size,
+            delta_from: tried.installed_from.as_ref().map(|(from, _, _)| from.clone()),
+        };
+        let (launcher, tree_id, package_signer) = match tried.installed_from {
+            Some((_, tree_id, signer)) => (None, tree_id, signer),
+            None => {
+                let payload_path = self
+                    .fetch(client, &release.payload, &format!("{} {}", self.app.name(), release.version), trusted)
+                    .await?;
+                download.bytes += release.payload.size;
+                let outcome = self.install_downloaded(client, release, &payload_path, trusted).await;
+                let _ = fs::remove_file(&payload_path);
+                outcome?
+            }
+        };
         // Recorded before anything can fail below: a tree on disk always has its signer on record.
         state.record_tree(&tree_id, &package_signer);
         // The floor rises only for a release this client runs: for its platform, allowed by its
@@ -563,7 +606,7 @@ impl<'a> Updater<'a> {
             path: crate::state::path(&self.app.dirs.home),
             source: e,
         })?;
-        Ok(Outcome::Installed { version: release.version.clone(), launcher })
+        Ok(Outcome::Installed { version: release.version.clone(), launcher, download })
     }
 
     async fn install_downloaded(

@@ -87,6 +87,7 @@ mod tests {
             published: 0,
             payload: artifact.clone(),
             launcher: launcher.map(|v| LauncherArtifact { version: Version::parse(v).expect("semver"), artifact }),
+            deltas: Vec::new(),
         }
     }
 
