@@ -15,7 +15,6 @@ pub mod layout;
 pub mod nginx;
 pub mod proc;
 pub mod server;
-pub mod static_server;
 
 use std::ffi::OsStr;
 use std::fs;
