@@ -863,17 +863,18 @@ class Stress:
             self.violation(f"cache: unexpected entry pkg/{self.platform}/{name}")
         if self.cache.exists():
             for name in os.listdir(self.cache):
-                if name not in ("pkg", "downloads", "update.lock", "gc.stamp"):
+                # feed/: the verified feed and trust statements kept for conditional requests.
+                if name not in ("pkg", "downloads", "update.lock", "gc.stamp", "feed"):
                     self.violation(f"cache: unexpected entry {name}")
         if self.app_home.exists():
             for name in os.listdir(self.app_home):
-                temp = re.match(r"^\.(update\.json|install-id)\.tmp-(\d+)$", name)
+                temp = re.match(r"^\.(update\.json|install-id|trust\.json)\.tmp-(\d+)$", name)
                 if temp and int(temp.group(2)) in self.pid_jobs:
                     # An atomic write cut short: by SIGKILL, or by the launcher exiting with its app
                     # while its background update check was saving the update state. Litter, not
                     # a half-written state file; reported in the details.
                     self.home_temps.add(name)
-                elif name not in ("restart", "update.json", "install-id", "health"):
+                elif name not in ("restart", "update.json", "install-id", "health", "trust.json"):
                     who = self.pid_jobs.get(int(temp.group(2))) if temp else None
                     culprit = f" (left by {who.desc}, exit {who.rc}, kill after {who.kill_after})" if who else ""
                     self.violation(f"home: unexpected entry {name}{culprit}")
