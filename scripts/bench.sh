@@ -72,7 +72,7 @@ for a in "$@"; do
     *) echo "bench.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
   esac
 done
-[ -z "$prev" ] || { echo "bench.sh: --only needs a section name (bigfile)" >&2; exit 2; }
+[ "$WANT_ONLY" = 0 ] || { echo "bench.sh: --only needs a section name (bigfile or delta)" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/scripts/gen-tree.py"
