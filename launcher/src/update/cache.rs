@@ -59,14 +59,18 @@ pub(crate) fn load(cache: &Path, channel: &str, url: &str) -> Option<KeptFeed> {
 
 /// Keeps `kept` for `channel` (atomically); a failure only costs the next check a full fetch.
 pub(crate) fn save(cache: &Path, channel: &str, kept: &KeptFeed) {
-    let file = path(cache, channel);
+    write_json(&path(cache, channel), kept, "the feed");
+}
+
+/// Writes `value` as JSON to `file` (atomically, creating its directory); a failure is logged.
+fn write_json(file: &Path, value: &impl Serialize, what: &str) {
     let written = file
         .parent()
         .map_or(Ok(()), |dir| crate::private::create_dir(dir, true))
-        .and_then(|()| serde_json::to_vec(kept).map_err(std::io::Error::other))
-        .and_then(|bytes| crate::private::write(&file, &bytes));
+        .and_then(|()| serde_json::to_vec(value).map_err(std::io::Error::other))
+        .and_then(|bytes| crate::private::write(file, &bytes));
     if let Err(e) = written {
-        tracing::debug!(error = %e, path = %file.display(), "could not keep the feed for conditional requests");
+        tracing::debug!(error = %e, path = %file.display(), "could not keep {what} for conditional requests");
     }
 }
 
@@ -92,15 +96,7 @@ pub(crate) fn load_trust(cache: &Path, url: &str) -> Option<KeptDoc> {
 
 /// Keeps the trust statements that were just walked (atomically); a failure costs a full fetch.
 pub(crate) fn save_trust(cache: &Path, kept: &KeptDoc) {
-    let file = trust_path(cache);
-    let written = file
-        .parent()
-        .map_or(Ok(()), |dir| crate::private::create_dir(dir, true))
-        .and_then(|()| serde_json::to_vec(kept).map_err(std::io::Error::other))
-        .and_then(|bytes| crate::private::write(&file, &bytes));
-    if let Err(e) = written {
-        tracing::debug!(error = %e, path = %file.display(), "could not keep the trust statements for conditional requests");
-    }
+    write_json(&trust_path(cache), kept, "the trust statements");
 }
 
 #[cfg(test)]
