@@ -52,6 +52,7 @@ use sha2::{Digest, Sha256};
 use crate::digest::{self, Sha256Bytes};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::manifest::Manifest;
+use crate::pack::header;
 use crate::signature::{self, SignatureError};
 use crate::unpack::{self, UnpackError, UnpackOptions, UnpackSummary};
 
@@ -658,17 +659,6 @@ fn read_base(base_dir: &Path, base: &IndexEntry, sha: Sha256Bytes) -> Result<Vec
         return Err(DeltaError::BaseDamaged(base.path.clone()));
     }
     Ok(bytes)
-}
-
-fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_size(size);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h
 }
 
 /// What one output file must be.

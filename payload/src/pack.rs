@@ -206,7 +206,9 @@ fn special_kind(_kind: &fs::FileType) -> &'static str {
     "special"
 }
 
-fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+/// A tar header as every packed entry has it: GNU format, mtime, uid and gid 0. The delta
+/// applier regenerates the same tar stream with it, so the two can never drift apart.
+pub(crate) fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);
