@@ -655,13 +655,14 @@ fn write_deltas(
         let artifact = publish(&file, &bytes[..], 0o644, &comment, ctx)?;
         writeln!(
             out,
-            "  delta from {}: {} bytes, {:.1}% of the full {} ({} copied, {} patched, {} whole)",
+            "  delta from {}: {} bytes, {:.1}% of the full {} ({} copied, {} patched, {} diffed, {} whole)",
             base.version,
             artifact.size,
             100.0 * artifact.size as f64 / full.size.max(1) as f64,
             full.size,
             summary.copied,
             summary.patched,
+            summary.diffed,
             summary.whole
         )?;
         deltas.push(DeltaArtifact {

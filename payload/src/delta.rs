@@ -1,7 +1,7 @@
 //! Delta artifacts: a new release's tree, expressed against an earlier release's tree.
 //!
 //! ```text
-//! [ "SEADLT01" ][ u32 LE header length ][ header JSON ]
+//! [ "SEADLT02" ][ u32 LE header length ][ header JSON ]
 //! [ u64 LE length ][ new index, zstd with the base index as reference prefix ]
 //! [ one op per regular file of the new index, in index order ]
 //! ```
@@ -16,26 +16,38 @@
 //! * `0` copy: u32 LE ordinal of a base index entry with the same content (5 bytes);
 //! * `1` patch: u32 LE base ordinal, u64 LE length, a zstd frame compressed with that base
 //!   file as reference prefix (zstd's `--patch-from`), long window covering base and output;
-//! * `2` new: u64 LE length, a zstd frame of the whole file.
+//! * `2` new: u64 LE length, a zstd frame of the whole file;
+//! * `3` diff: u32 LE base ordinal, u64 LE length, a zstd frame (window at most 16 MiB) of
+//!   approximate-match records against that base file ([`diff`]: bytes added to aligned base
+//!   bytes, and literal runs — bsdiff's idea, for rebuilt native code).
+//!
+//! Format 1 (`SEADLT01`, no diff op) is refused with a message saying so: its ops would parse,
+//! but one version of the format is read, not two.
 //!
 //! Directories and links need no op: the new index says everything about them.
 //!
 //! # Implementation
 //! [`build`] chooses per file: copy when some base file has its SHA-256; else, when the base has a
-//! file at the same path, the smaller of the patch and the whole file (the whole file is tried only
-//! when the patch is not already below half of the file: measuring costs a second compression);
-//! else the whole file. Output is deterministic: single-threaded zstd, fixed parameters.
+//! file at the same path, the smallest of the patch, the diff (tried for files of at least
+//! [`DIFF_MIN_SIZE`]) and the whole file (tried only when neither is already below half of the
+//! file: measuring costs a compression); else the whole file. Output is deterministic:
+//! single-threaded zstd, fixed parameters.
 //!
 //! [`Delta::unpack_to`] regenerates the new release's tar stream on a producer thread (each file
 //! streamed through a reader that checks its size and SHA-256 against the new index, and each
 //! reused base file checked against the base index before its bytes are used) and feeds it to
 //! [`crate::unpack::unpack`] — the same safe-path, link, bomb and parallel-write rules as a full
-//! payload, with no path check of its own.
+//! payload, with no path check of its own. A second thread walks the same ops ahead of the
+//! producer and reads the small base files that copy ops reuse (up to 256 KiB each, 32 at a
+//! time), checking each against the base index, so that on a tree of thousands of unchanged
+//! files the opening, reading and hashing overlap the tar stream and the writes instead of
+//! preceding each file; the producer uses those bytes only once checked (copy ops of larger
+//! files are streamed and checked as before).
 //!
 //! # Limitations
 //! A patch holds its base file in memory (as zstd's reference prefix), and the decoder holds a
 //! window up to the output's size: memory while applying is about twice the largest patched
-//! file. Files whose base and output together exceed 2 GiB travel whole. Renamed files are
+//! file (a diff: its base file and a 16 MiB window). Files whose base and output together exceed 2 GiB travel whole. Renamed files are
 //! patched only if their content is identical (copy); a changed file at a new path travels whole.
 
 use std::collections::HashMap;
@@ -57,9 +69,14 @@ use crate::signature::{self, SignatureError};
 use crate::unpack::{self, UnpackError, UnpackOptions, UnpackSummary};
 
 /// The file's first bytes.
-pub const MAGIC: &[u8; 8] = b"SEADLT01";
-/// The header format this crate writes.
-pub const DELTA_FORMAT: u32 = 1;
+pub const MAGIC: &[u8; 8] = b"SEADLT02";
+/// The first format's magic: refused with a message saying so.
+pub const MAGIC_V1: &[u8; 8] = b"SEADLT01";
+/// The header format this crate writes and reads.
+pub const DELTA_FORMAT: u32 = 2;
+/// Smallest changed file for which a diff is tried (below, zstd's patch wins on every file
+/// measured, and the diff's hash table would cost more than the file).
+pub const DIFF_MIN_SIZE: u64 = 64 * 1024;
 /// Largest header accepted.
 pub const MAX_HEADER_LEN: u64 = 16 * 1024 * 1024;
 /// Largest new index accepted (decompressed).
@@ -72,6 +89,9 @@ pub const NEW_WINDOW_LOG_MAX: u32 = crate::codec::ZSTD_WINDOW_LOG_MAX_INPUT;
 const OP_COPY: u8 = 0;
 const OP_PATCH: u8 = 1;
 const OP_NEW: u8 = 2;
+const OP_DIFF: u8 = 3;
+
+pub mod diff;
 
 /// Why a delta could not be built or applied.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +175,8 @@ pub enum Op {
     Patch { base: u32, len: u64 },
     /// A whole file: `len` bytes of zstd data.
     New { len: u64 },
+    /// Diff records against base entry `base`: `len` bytes of zstd data.
+    Diff { base: u32, len: u64 },
 }
 
 /// Reads one op head (the data, if any, follows in `reader`); `left` is how many bytes remain.
@@ -169,10 +191,11 @@ pub fn read_op(reader: &mut impl Read, left: u64) -> Result<Op, DeltaError> {
             reader.read_exact(&mut u32_bytes).map_err(short)?;
             Op::Copy { base: u32::from_le_bytes(u32_bytes) }
         }
-        OP_PATCH => {
+        OP_PATCH | OP_DIFF => {
             reader.read_exact(&mut u32_bytes).map_err(short)?;
             reader.read_exact(&mut u64_bytes).map_err(short)?;
-            Op::Patch { base: u32::from_le_bytes(u32_bytes), len: u64::from_le_bytes(u64_bytes) }
+            let (base, len) = (u32::from_le_bytes(u32_bytes), u64::from_le_bytes(u64_bytes));
+            if tag[0] == OP_PATCH { Op::Patch { base, len } } else { Op::Diff { base, len } }
         }
         OP_NEW => {
             reader.read_exact(&mut u64_bytes).map_err(short)?;
@@ -182,7 +205,7 @@ pub fn read_op(reader: &mut impl Read, left: u64) -> Result<Op, DeltaError> {
     };
     let data = match op {
         Op::Copy { .. } => 0,
-        Op::Patch { len, .. } => len.saturating_add(13),
+        Op::Patch { len, .. } | Op::Diff { len, .. } => len.saturating_add(13),
         Op::New { len } => len.saturating_add(9),
     };
     if data > left {
@@ -201,7 +224,7 @@ pub fn parse_ops(bytes: &[u8], files: usize) -> Result<Vec<Op>, DeltaError> {
         let op = read_op(&mut reader, left)?;
         let skip = match op {
             Op::Copy { .. } => 0,
-            Op::Patch { len, .. } | Op::New { len } => len,
+            Op::Patch { len, .. } | Op::New { len } | Op::Diff { len, .. } => len,
         };
         // read_op checked that `skip` bytes remain.
         reader = &reader[skip as usize..];
@@ -242,8 +265,10 @@ pub struct Target<'a> {
 pub struct BuildSummary {
     /// Files copied from the base.
     pub copied: u64,
-    /// Files patched against the base.
+    /// Files patched against the base (zstd reference prefix).
     pub patched: u64,
+    /// Files diffed against the base ([`diff`] records).
+    pub diffed: u64,
     /// Files sent whole.
     pub whole: u64,
     /// Bytes written.
@@ -281,6 +306,19 @@ fn whole_bytes(data: &[u8], level: i32, path: &Path) -> Result<Vec<u8>, DeltaErr
     enc.set_pledged_src_size(Some(data.len() as u64)).map_err(&err)?;
     enc.window_log(window_log_for(data.len() as u64).min(NEW_WINDOW_LOG_MAX)).map_err(&err)?;
     enc.write_all(data).map_err(&err)?;
+    enc.finish().map_err(&err)
+}
+
+/// The [`diff`] records of `data` against `old`, compressed.
+fn diff_bytes(old: &[u8], data: &[u8], level: i32, path: &Path) -> Result<Vec<u8>, DeltaError> {
+    let records = diff::records(old, data);
+    let err = zstd_err(path);
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), level).map_err(&err)?;
+    enc.include_checksum(false).map_err(&err)?;
+    enc.include_contentsize(true).map_err(&err)?;
+    enc.set_pledged_src_size(Some(records.len() as u64)).map_err(&err)?;
+    enc.window_log(window_log_for(records.len() as u64).min(diff::DIFF_WINDOW_LOG)).map_err(&err)?;
+    enc.write_all(&records).map_err(&err)?;
     enc.finish().map_err(&err)
 }
 
@@ -354,37 +392,41 @@ pub fn build(
         }
         let new_path = target.dir.join(&entry.path);
         let data = read_file(&new_path)?;
-        let patch = match same_path {
-            Some(i) if base_index.entries[i as usize].size.saturating_add(entry.size) < MAX_PATCH_SPAN => {
-                let old = read_file(&base.dir.join(&base_index.entries[i as usize].path))?;
-                Some((i, patch_bytes(&old, &data, level, &new_path)?))
+        // Candidates against the same path's base file, smallest first wins ties in this order.
+        let mut best: Option<(u8, u32, Vec<u8>)> = None;
+        if let Some(i) = same_path {
+            let base_entry = &base_index.entries[i as usize];
+            let old = read_file(&base.dir.join(&base_entry.path))?;
+            if base_entry.size.saturating_add(entry.size) < MAX_PATCH_SPAN {
+                best = Some((OP_PATCH, i, patch_bytes(&old, &data, level, &new_path)?));
             }
-            _ => None,
+            if entry.size >= DIFF_MIN_SIZE && base_entry.size >= DIFF_MIN_SIZE {
+                let d = diff_bytes(&old, &data, level, &new_path)?;
+                if best.as_ref().is_none_or(|(_, _, p)| d.len() < p.len()) {
+                    best = Some((OP_DIFF, i, d));
+                }
+            }
+        }
+        if best.as_ref().is_none_or(|(_, _, p)| p.len() as u64 >= entry.size / 2) {
+            let w = whole_bytes(&data, level, &new_path)?;
+            if best.as_ref().is_none_or(|(_, _, p)| w.len() < p.len()) {
+                best = Some((OP_NEW, 0, w));
+            }
+        }
+        let Some((tag, i, bytes)) = best else {
+            return Err(corrupt(format!("no encoding of '{}'", entry.path)));
         };
-        let whole = match &patch {
-            Some((_, p)) if (p.len() as u64) < entry.size / 2 => None,
-            _ => Some(whole_bytes(&data, level, &new_path)?),
-        };
-        match (patch, whole) {
-            (Some((i, p)), w) if w.as_ref().is_none_or(|w| p.len() <= w.len()) => {
-                let mut op = vec![OP_PATCH];
-                op.extend_from_slice(&i.to_le_bytes());
-                op.extend_from_slice(&(p.len() as u64).to_le_bytes());
-                put(out, &op, &mut summary)?;
-                put(out, &p, &mut summary)?;
-                summary.patched += 1;
-            }
-            (_, w) => {
-                let w = match w {
-                    Some(w) => w,
-                    None => whole_bytes(&data, level, &new_path)?,
-                };
-                let mut op = vec![OP_NEW];
-                op.extend_from_slice(&(w.len() as u64).to_le_bytes());
-                put(out, &op, &mut summary)?;
-                put(out, &w, &mut summary)?;
-                summary.whole += 1;
-            }
+        let mut op = vec![tag];
+        if tag != OP_NEW {
+            op.extend_from_slice(&i.to_le_bytes());
+        }
+        op.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        put(out, &op, &mut summary)?;
+        put(out, &bytes, &mut summary)?;
+        match tag {
+            OP_PATCH => summary.patched += 1,
+            OP_DIFF => summary.diffed += 1,
+            _ => summary.whole += 1,
         }
     }
     Ok(summary)
@@ -411,8 +453,13 @@ impl Delta {
         let mut reader = BufReader::new(&mut file);
         let mut magic = [0u8; 8];
         reader.read_exact(&mut magic).map_err(|_| corrupt("it is too short"))?;
+        if &magic == MAGIC_V1 {
+            return Err(corrupt(
+                "it is a delta of format 1 (SEADLT01), which this version no longer reads (format 2 added diff ops)",
+            ));
+        }
         if &magic != MAGIC {
-            return Err(corrupt("it does not start with SEADLT01"));
+            return Err(corrupt("it does not start with SEADLT02"));
         }
         let mut u32_bytes = [0u8; 4];
         reader.read_exact(&mut u32_bytes).map_err(|_| corrupt("it is too short"))?;
@@ -539,11 +586,62 @@ impl Delta {
         Ok(summary)
     }
 
-    /// Writes the new tree's tar stream into `out`.
-    fn produce(&self, base_dir: &Path, base_index: &Index, out: &mut ChannelWriter) -> Result<(), DeltaError> {
+    /// The op stream, from its first op.
+    fn ops_reader(&self) -> Result<io::Take<BufReader<File>>, DeltaError> {
         let mut file = File::open(&self.path).map_err(|e| DeltaError::io("open", &self.path, e))?;
         file.seek(SeekFrom::Start(self.ops_start)).map_err(|e| DeltaError::io("read", &self.path, e))?;
-        let mut ops = BufReader::with_capacity(256 * 1024, file).take(self.len - self.ops_start);
+        Ok(BufReader::with_capacity(256 * 1024, file).take(self.len - self.ops_start))
+    }
+
+    /// Writes the new tree's tar stream into `out`, with a second thread reading and checking
+    /// the small base files that copy ops reuse, ahead of the stream ([`Delta::read_ahead`]).
+    fn produce(&self, base_dir: &Path, base_index: &Index, out: &mut ChannelWriter) -> Result<(), DeltaError> {
+        let (sender, ahead) = sync_channel::<Result<Option<Vec<u8>>, DeltaError>>(READ_AHEAD_FILES);
+        std::thread::scope(|scope| {
+            scope.spawn(|| self.read_ahead(base_dir, base_index, sender));
+            // `ahead` is moved in, so a failure drops it and the reader's next send ends it.
+            self.produce_with(base_dir, base_index, out, ahead)
+        })
+    }
+
+    /// For every copy op in order, sends the base file's bytes once they match the base index
+    /// (files up to [`READ_AHEAD_MAX_FILE`]), `None` for larger ones (the producer streams
+    /// those, checking as it goes), or the error that stops it. Ends at the first failure, at the
+    /// end of the ops, or when the producer stops listening.
+    fn read_ahead(&self, base_dir: &Path, base_index: &Index, sender: SyncSender<Result<Option<Vec<u8>>, DeltaError>>) {
+        let Ok(mut ops) = self.ops_reader() else { return };
+        for entry in self.index.entries.iter().filter(|e| e.kind == EntryKind::File) {
+            let left = ops.limit();
+            // A malformed stream: the producer, parsing the same bytes, reports it.
+            let Ok(op) = read_op(&mut ops, left) else { return };
+            let item = match op {
+                Op::Copy { base } => match base_file(base_index, base, entry) {
+                    Ok((b, _)) if b.size > READ_AHEAD_MAX_FILE => Ok(None),
+                    Ok((b, sha)) => read_base(base_dir, b, sha).map(Some),
+                    Err(e) => Err(e),
+                },
+                Op::Patch { len, .. } | Op::New { len } | Op::Diff { len, .. } => {
+                    if io::copy(&mut (&mut ops).take(len), &mut io::sink()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let stop = item.is_err();
+            if sender.send(item).is_err() || stop {
+                return;
+            }
+        }
+    }
+
+    fn produce_with(
+        &self,
+        base_dir: &Path,
+        base_index: &Index,
+        out: &mut ChannelWriter,
+        ahead: Receiver<Result<Option<Vec<u8>>, DeltaError>>,
+    ) -> Result<(), DeltaError> {
+        let mut ops = self.ops_reader()?;
         let mut builder = tar::Builder::new(out);
         let write_err = |e: io::Error| corrupt(format!("the tree could not be generated: {e}"));
         for entry in &self.index.entries {
@@ -571,15 +669,24 @@ impl Delta {
                     match op {
                         Op::Copy { base } => {
                             let (base_entry, base_sha) = base_file(base_index, base, entry)?;
-                            let path = base_dir.join(&base_entry.path);
-                            let f = File::open(&path).map_err(|e| DeltaError::io("open the base file", &path, e))?;
                             // The output is the base file: one hash checks both.
-                            if base_sha != expected {
+                            if base_sha != expected || base_entry.size != entry.size {
                                 return Err(corrupt(format!(
-                                    "'{}' is a copy of base file '{}', whose index digest is another",
+                                    "'{}' is a copy of base file '{}', whose index digest or size is another",
                                     entry.path, base_entry.path
                                 )));
                             }
+                            let read = ahead
+                                .recv()
+                                .map_err(|_| corrupt("the base files could not be read ahead of the stream"))?;
+                            if let Some(bytes) = read? {
+                                // Checked against the base index by `read_ahead`: its size and
+                                // SHA-256, which are this entry's.
+                                builder.append_data(&mut h, &entry.path, &bytes[..]).map_err(write_err)?;
+                                continue;
+                            }
+                            let path = base_dir.join(&base_entry.path);
+                            let f = File::open(&path).map_err(|e| DeltaError::io("open the base file", &path, e))?;
                             let mut reader = check.reader(f, Some(&base_entry.path));
                             builder.append_data(&mut h, &entry.path, &mut reader).map_err(|e| reader.error(e))?;
                         }
@@ -598,6 +705,19 @@ impl Delta {
                             let mut reader = check.reader(dec, None);
                             builder.append_data(&mut h, &entry.path, &mut reader).map_err(|e| reader.error(e))?;
                             let rest = reader.into_inner().finish();
+                            skip_rest(rest)?;
+                        }
+                        Op::Diff { base, len } => {
+                            let (base_entry, base_sha) = base_file(base_index, base, entry)?;
+                            let old = read_base(base_dir, base_entry, base_sha)?;
+                            let data = (&mut ops).take(len);
+                            let mut dec = zstd::stream::read::Decoder::with_buffer(data)
+                                .map_err(|e| DeltaError::io("decode", &self.path, e))?;
+                            dec.window_log_max(diff::DIFF_WINDOW_LOG)
+                                .map_err(|e| DeltaError::io("decode", &self.path, e))?;
+                            let mut reader = check.reader(diff::Apply::new(dec, &old), None);
+                            builder.append_data(&mut h, &entry.path, &mut reader).map_err(|e| reader.error(e))?;
+                            let rest = reader.into_inner().into_inner().finish();
                             skip_rest(rest)?;
                         }
                         Op::New { len } => {
@@ -651,7 +771,8 @@ fn base_file<'i>(
 fn read_base(base_dir: &Path, base: &IndexEntry, sha: Sha256Bytes) -> Result<Vec<u8>, DeltaError> {
     let path = base_dir.join(&base.path);
     let file = File::open(&path).map_err(|e| DeltaError::io("open the base file", &path, e))?;
-    let mut bytes = Vec::new();
+    // One read for the bytes, one for the end (the size is the verified base index's).
+    let mut bytes = Vec::with_capacity(base.size.min(READ_AHEAD_MAX_FILE) as usize + 1);
     file.take(base.size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| DeltaError::io("read the base file", &path, e))?;
@@ -744,6 +865,10 @@ impl<R: Read> Read for Checked<'_, R> {
 }
 
 const CHUNK: usize = 256 * 1024;
+/// Largest base file [`Delta::read_ahead`] reads into memory; larger ones are streamed.
+const READ_AHEAD_MAX_FILE: u64 = 256 * 1024;
+/// Files read ahead at most (with [`READ_AHEAD_MAX_FILE`]: at most 8 MiB held).
+const READ_AHEAD_FILES: usize = 32;
 
 /// The producer's end of the tar pipe.
 struct ChannelWriter {

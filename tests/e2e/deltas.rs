@@ -250,7 +250,7 @@ fn a_signed_but_corrupt_or_truncated_delta_falls_back_to_the_full_artifact() {
     w.assert_full_install(&out, "the delta is corrupt");
 
     let w = World::new();
-    w.replace_delta_signed(b"SEADLT01\xff\xff\xff\x7fjunk");
+    w.replace_delta_signed(b"SEADLT02\xff\xff\xff\x7fjunk");
     let out = w.update();
     w.assert_full_install(&out, "the delta is corrupt");
 }
@@ -272,7 +272,7 @@ fn a_patch_producing_wrong_bytes_is_never_installed() {
         match sea_payload::delta::read_op(&mut rest, left).expect("an op") {
             sea_payload::delta::Op::Copy { .. } => pos += 5,
             sea_payload::delta::Op::New { len } => pos += 9 + len as usize,
-            sea_payload::delta::Op::Patch { .. } => break,
+            sea_payload::delta::Op::Patch { .. } | sea_payload::delta::Op::Diff { .. } => break,
         }
     }
     let mut bad = good.clone();
@@ -285,14 +285,25 @@ fn a_patch_producing_wrong_bytes_is_never_installed() {
 
 #[test]
 fn a_damaged_base_tree_falls_back_to_the_full_artifact() {
+    // A large copied file (streamed and checked as it goes) and a small one (read and checked
+    // ahead of the stream).
+    for (file, damaged) in
+        [("lib/blob5.bin", noise(99, MIB)), ("bin/app", b"#!/bin/sh\necho \"HELLO $HELLO_APP_VERSION\"\n".to_vec())]
+    {
+        damaged_base_falls_back(file, &damaged);
+    }
+}
+
+fn damaged_base_falls_back(file: &str, damaged: &[u8]) {
     let w = World::new();
     let base = w.feed.pkg().join(tree_id(&w.v1));
     // Same size, other bytes: the start-up check does not see it, the delta's base check does.
-    fs::write(base.join("lib/blob5.bin"), noise(99, MIB)).expect("damage");
+    assert_eq!(fs::metadata(base.join(file)).expect("base file").len(), damaged.len() as u64);
+    fs::write(base.join(file), damaged).expect("damage");
     let out = w.update();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(format!("{stdout}{stderr}").contains("the base tree is damaged: 'lib/blob5.bin'"), "{stderr}");
+    assert!(format!("{stdout}{stderr}").contains(&format!("the base tree is damaged: '{file}'")), "{stderr}");
     assert!(stderr.contains("(full download)"), "{stderr}");
     let pkg = w.feed.pkg();
     sea_tests::layout::tree_matches(&w.v2, &pkg.join(tree_id(&w.v2))).expect("2.0.0 is complete and correct");
@@ -378,4 +389,186 @@ fn against_nginx_the_delta_is_used_and_a_partial_download_resumes() {
     check_trees(&shell.pkg(), &[&v1, &v2]).expect("only complete, correct trees");
     let out = run(&mut shell.sb.cmd(&v1));
     assert_eq!(text(&out).0.lines().next(), Some("hello 2.0.0"));
+}
+
+/// The ops of a delta's bytes (walking magic, header and index), with each op's offset.
+fn ops_of(delta: &[u8]) -> Vec<(usize, sea_payload::delta::Op)> {
+    use sea_payload::delta::Op;
+    let header_len = u32::from_le_bytes(delta[8..12].try_into().expect("u32")) as usize;
+    let index_at = 12 + header_len;
+    let index_len = u64::from_le_bytes(delta[index_at..index_at + 8].try_into().expect("u64")) as usize;
+    let mut pos = index_at + 8 + index_len;
+    let mut ops = Vec::new();
+    while pos < delta.len() {
+        let mut rest = &delta[pos..];
+        let left = rest.len() as u64;
+        let op = sea_payload::delta::read_op(&mut rest, left).expect("an op");
+        ops.push((pos, op));
+        pos += match op {
+            Op::Copy { .. } => 5,
+            Op::New { len } => 9 + len as usize,
+            Op::Patch { len, .. } | Op::Diff { len, .. } => 13 + len as usize,
+        };
+    }
+    ops
+}
+
+#[test]
+fn a_relocated_native_module_travels_as_a_diff_and_installs() {
+    let feed = Feed::new("hello");
+    let module = noise(7, 512 * 1024);
+    let tree = |version: &str, relocate: bool| {
+        let app =
+            feed.sb.app(&format!("hello-{version}")).exec("bin/app", "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\n");
+        let mut data = module.clone();
+        if relocate {
+            // A rebuild: in the middle half, every fourth byte (an "address") moves by 16.
+            for at in (128 * 1024..384 * 1024).step_by(4) {
+                data[at] = data[at].wrapping_add(16);
+            }
+        }
+        fs::create_dir_all(app.path().join("lib")).expect("mkdir");
+        fs::write(app.path().join("lib/addon.node"), data).expect("write");
+        app.path().to_owned()
+    };
+    let v1 = feed.pack(&tree("1.0.0", false), "1.0.0");
+    let v2 = feed.pack(&tree("2.0.0", true), "2.0.0");
+    feed.release(&[&v1]);
+    feed.release(&[&v2]);
+    assert!(run(&mut feed.sb.cmd(&v1)).status.success());
+    let delta = fs::read(feed.dir.join("hello-2.0.0-linux-x64.from-1.0.0.delta")).expect("delta");
+    let ops: Vec<_> = ops_of(&delta).into_iter().map(|(_, op)| op).collect();
+    assert!(ops.iter().any(|op| matches!(op, sea_payload::delta::Op::Diff { .. })), "{ops:?}");
+    // A tenth of the module at most: the exact-match patch would cost about a quarter of it.
+    assert!(delta.len() < module.len() / 10, "{} bytes", delta.len());
+    let out = run(feed.update_cmd(&v1).env("HELLO_LOG", "info"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("(delta from 1.0.0)"), "{stderr}");
+    check_trees(&feed.pkg(), &[&v1, &v2]).expect("only complete, correct trees");
+    assert!(scratch(&feed.pkg()).is_empty());
+}
+
+#[test]
+fn a_format_1_delta_is_refused_with_a_clear_message() {
+    let w = World::new();
+    let mut old = fs::read(w.delta_path()).expect("delta");
+    old[..8].copy_from_slice(b"SEADLT01");
+    w.replace_delta_signed(&old);
+    let out = w.update();
+    w.assert_full_install(&out, "it is a delta of format 1 (SEADLT01), which this version no longer reads");
+}
+
+#[test]
+fn an_oversized_delta_is_never_used() {
+    // Served larger than the signed feed says: the download stops and is deleted.
+    let w = World::new();
+    let mut bigger = fs::read(w.delta_path()).expect("delta");
+    bigger.extend_from_slice(&noise(5, MIB));
+    fs::write(w.delta_path(), &bigger).expect("write");
+    let out = w.update();
+    w.assert_full_install(&out, "delta");
+    assert!(w.feed.downloads().read_dir().map_or(true, |mut d| d.next().is_none()), "no download is left");
+
+    // Signed, but not smaller than the full artifact: not even downloaded.
+    let w = World::new();
+    let full = fs::metadata(w.feed.dir.join("hello-2.0.0-linux-x64.sea")).expect("full").len() as usize;
+    let mut padded = fs::read(w.delta_path()).expect("delta");
+    padded.resize(full + 1, 0);
+    w.replace_delta_signed(&padded);
+    let out = w.update();
+    w.assert_full_install(&out, "not smaller than the full artifact");
+    assert!(!w.requested(".delta"), "the oversized delta was not downloaded");
+}
+
+/// A zstd frame of raw blocks: what any decoder accepts, without a compressor.
+fn raw_zstd(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0xa0];
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(128 * 1024).collect() };
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = u32::from(i + 1 == chunks.len());
+        let head = last | ((chunk.len() as u32) << 3);
+        out.extend_from_slice(&head.to_le_bytes()[..3]);
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+#[test]
+fn a_signed_delta_whose_paths_leave_its_tree_writes_nothing_outside() {
+    // A delta whose new index (and the manifest pinning it, signed by the release key) names
+    // paths outside the tree: the payload's unpacker refuses it, nothing is written outside the
+    // temporary tree, and the full artifact is installed.
+    for escape in ["../escaped.txt", "/tmp/sea-escaped.txt", "lib/../../escaped.txt"] {
+        let w = World::new();
+        let good = fs::read(w.delta_path()).expect("delta");
+        let pkg = w.feed.pkg();
+        let base_index = fs::read(pkg.join(tree_id(&w.v1)).join(".sea/index.json")).expect("base index");
+        let opened = sea_payload::delta::Delta::open(&w.delta_path(), &base_index).expect("open");
+        let index = String::from_utf8(opened.index_bytes().to_vec()).expect("utf-8");
+        assert!(index.contains("\"lib/added.txt\""), "{index}");
+        let index = index.replace("\"lib/added.txt\"", &format!("\"{escape}\"")).into_bytes();
+        let mut manifest: serde_json::Value = serde_json::from_slice(opened.manifest_bytes()).expect("manifest");
+        manifest["index"]["sha256"] = serde_json::json!(sea_payload::digest::sha256_hex(&index));
+        manifest["index"]["size"] = serde_json::json!(index.len());
+        let manifest = serde_json::to_string(&manifest).expect("json");
+        let mut header: serde_json::Value = serde_json::to_value(opened.header()).expect("header");
+        header["signature"] = serde_json::json!(sign(&w.feed.key, manifest.as_bytes()));
+        header["manifest"] = serde_json::json!(manifest);
+        let header = serde_json::to_vec(&header).expect("json");
+        let header_len = u32::from_le_bytes(good[8..12].try_into().expect("u32")) as usize;
+        let index_at = 12 + header_len;
+        let index_len = u64::from_le_bytes(good[index_at..index_at + 8].try_into().expect("u64")) as usize;
+        let frame = raw_zstd(&index);
+        let mut bad = good[..8].to_vec();
+        bad.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bad.extend_from_slice(&header);
+        bad.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+        bad.extend_from_slice(&frame);
+        bad.extend_from_slice(&good[index_at + 8 + index_len..]);
+        w.replace_delta_signed(&bad);
+        let out = w.update();
+        w.assert_full_install(&out, "the delta from 1.0.0 could not be used");
+        let (_, stderr) = text(&out);
+        assert!(!stderr.contains("the delta is corrupt: its manifest"), "the crafted delta parsed: {stderr}");
+        let outside = [pkg.join("escaped.txt"), pkg.parent().expect("parent").join("escaped.txt")];
+        for p in outside.iter().chain([&PathBuf::from("/tmp/sea-escaped.txt")]) {
+            assert!(!p.exists(), "{escape}: {} was written", p.display());
+        }
+    }
+}
+
+#[test]
+fn a_disk_that_fills_while_a_delta_is_applied_falls_back_and_leaves_nothing() {
+    // Files may not grow past 512 KiB (EFBIG, as on a full disk): the delta downloads (it is
+    // small) but writing the first 1 MiB file of the new tree fails; the fallback to the full
+    // artifact is attempted and reported, fails too (its download is larger), and the update
+    // ends in a clear error with only complete trees, while 1.0.0 keeps running.
+    let w = World::new();
+    let mut cmd = w.feed.update_cmd(&w.v1);
+    cmd.env("HELLO_LOG", "info");
+    sea_tests::faults::limit_file_size(&mut cmd, 512 * 1024);
+    let out = run(&mut cmd);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(!out.status.success(), "{all}");
+    assert!(!all.contains("panicked"), "{all}");
+    assert!(all.contains("the delta from 1.0.0 could not be used ("), "{all}");
+    assert!(all.contains("disk filled up"), "{all}");
+    assert!(all.contains("downloading the full release"), "{all}");
+    assert!(w.requested(".from-1.0.0.delta") && w.requested("hello-2.0.0-linux-x64.sea"), "both were tried");
+    assert!(stderr.contains("HELLO_CACHE_HOME"), "the error says where: {stderr}");
+    let pkg = w.feed.pkg();
+    assert!(scratch(&pkg).is_empty(), "no temporary tree is left: {:?}", scratch(&pkg));
+    assert!(!pkg.join(tree_id(&w.v2)).exists(), "2.0.0 was not installed");
+    check_trees(&pkg, &[&w.v1, &w.v2]).expect("only complete, correct trees");
+    assert!(w.feed.downloads().read_dir().map_or(true, |mut d| d.next().is_none()), "no download is left");
+    assert_eq!(w.first_line(), "hello 1.0.0", "the version in use keeps running");
+    // With room again, the delta is used.
+    let out = w.update();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("(delta from 1.0.0)"), "{stderr}");
+    w.assert_v2_installed();
 }

@@ -16,8 +16,9 @@
 //!    every reused base file checked against the base index, every output file against the new
 //!    index, the payload's safe-unpack rules, durable, renamed into place.
 //!
-//! Any failure — no delta, 404, bad signature, corrupt or truncated delta, damaged base file,
-//! wrong output, disk full — is logged (and said, interactively) and the caller downloads the
+//! A delta the feed lists as no smaller than the full artifact is not downloaded. Any failure —
+//! no delta, 404, bad signature, corrupt or truncated delta, damaged base file, wrong output,
+//! disk full — is logged (and said, interactively) and the caller downloads the
 //! full artifact; nothing of the delta is left in place.
 
 use std::fs;
@@ -83,6 +84,16 @@ pub(super) async fn try_install(
         tracing::info!(version = %release.version, "not using a delta: no installed tree is the base of one");
         return none;
     };
+    // A delta is worth it only when smaller than the full artifact; a larger one (a publisher's
+    // mistake, or a signed feed pointing at something else) is not downloaded at all.
+    if delta.artifact.size >= release.payload.size {
+        let why = format!(
+            "it is {} bytes, not smaller than the full artifact's {} bytes",
+            delta.artifact.size, release.payload.size
+        );
+        report(updater, &delta.from, &why);
+        return none;
+    }
     let label = format!("{} {} (delta from {})", updater.app.name(), release.version, delta.from);
     let _usage = match lock::acquire(&base.0.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {}) {
         Ok(l) => l,
