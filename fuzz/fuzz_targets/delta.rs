@@ -1,12 +1,16 @@
 //! The delta op-stream and header parsers.
 //!
 //! Input: a count byte (ops expected), then the op stream; or, with the count byte 0xff, a
-//! whole delta file opened against an empty base index.
+//! whole delta file opened against an empty base index; or, with 0xfe, diff records applied to
+//! a fixed 4 KiB base.
 //! Asserts: no panic; parsed ops never claim data past the input; an opened delta's new index
-//! matches the digest of its manifest.
+//! matches the digest of its manifest; applying records never panics (a record past its base
+//! is an error).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::io::Read;
+
 use sea_payload::delta::{self, Delta, Op};
 
 fuzz_target!(|data: &[u8]| {
@@ -23,13 +27,19 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
+    if count == 0xfe {
+        let base: Vec<u8> = (0..4096u32).map(|i| (i * 31) as u8).collect();
+        let mut out = Vec::new();
+        let _ = delta::diff::Apply::new(rest, &base).take(1 << 24).read_to_end(&mut out);
+        return;
+    }
     if let Ok(ops) = delta::parse_ops(rest, usize::from(count)) {
         assert_eq!(ops.len(), usize::from(count));
         let total: u64 = ops
             .iter()
             .map(|op| match op {
                 Op::Copy { .. } => 5,
-                Op::Patch { len, .. } => 13 + len,
+                Op::Patch { len, .. } | Op::Diff { len, .. } => 13 + len,
                 Op::New { len } => 9 + len,
             })
             .sum();

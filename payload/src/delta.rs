@@ -47,8 +47,10 @@
 //! # Limitations
 //! A patch holds its base file in memory (as zstd's reference prefix), and the decoder holds a
 //! window up to the output's size: memory while applying is about twice the largest patched
-//! file (a diff: its base file and a 16 MiB window). Files whose base and output together exceed 2 GiB travel whole. Renamed files are
-//! patched only if their content is identical (copy); a changed file at a new path travels whole.
+//! file (a diff: its base file and a 16 MiB window). Files whose base and output together
+//! exceed 2 GiB are neither patched nor diffed: they travel whole.
+//! Renamed files are patched only if their content is identical (copy); a changed file at a new
+//! path travels whole. Building a diff holds both files, their records and a 64 MiB table.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -81,7 +83,8 @@ pub const DIFF_MIN_SIZE: u64 = 64 * 1024;
 pub const MAX_HEADER_LEN: u64 = 16 * 1024 * 1024;
 /// Largest new index accepted (decompressed).
 pub const MAX_INDEX_LEN: u64 = 256 * 1024 * 1024;
-/// Largest base + output of one patch: the zstd window must cover both, and 2^31 is zstd's limit.
+/// Largest base + output of one patch (the zstd window must cover both, and 2^31 is zstd's limit)
+/// or diff (its base file is held in memory).
 pub const MAX_PATCH_SPAN: u64 = 1 << 31;
 /// Window limit for whole files (`new` ops), as for payloads from untrusted input.
 pub const NEW_WINDOW_LOG_MAX: u32 = crate::codec::ZSTD_WINDOW_LOG_MAX_INPUT;
@@ -397,10 +400,11 @@ pub fn build(
         if let Some(i) = same_path {
             let base_entry = &base_index.entries[i as usize];
             let old = read_file(&base.dir.join(&base_entry.path))?;
-            if base_entry.size.saturating_add(entry.size) < MAX_PATCH_SPAN {
+            let span = base_entry.size.saturating_add(entry.size);
+            if span < MAX_PATCH_SPAN {
                 best = Some((OP_PATCH, i, patch_bytes(&old, &data, level, &new_path)?));
             }
-            if entry.size >= DIFF_MIN_SIZE && base_entry.size >= DIFF_MIN_SIZE {
+            if span < MAX_PATCH_SPAN && entry.size >= DIFF_MIN_SIZE && base_entry.size >= DIFF_MIN_SIZE {
                 let d = diff_bytes(&old, &data, level, &new_path)?;
                 if best.as_ref().is_none_or(|(_, _, p)| d.len() < p.len()) {
                     best = Some((OP_DIFF, i, d));
@@ -709,6 +713,10 @@ impl Delta {
                         }
                         Op::Diff { base, len } => {
                             let (base_entry, base_sha) = base_file(base_index, base, entry)?;
+                            let span = base_entry.size.saturating_add(entry.size);
+                            if span >= MAX_PATCH_SPAN {
+                                return Err(corrupt(format!("a diff of '{}' spans {span} bytes", entry.path)));
+                            }
                             let old = read_base(base_dir, base_entry, base_sha)?;
                             let data = (&mut ops).take(len);
                             let mut dec = zstd::stream::read::Decoder::with_buffer(data)
