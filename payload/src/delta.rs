@@ -395,7 +395,7 @@ pub fn build(
         }
         let new_path = target.dir.join(&entry.path);
         let data = read_file(&new_path)?;
-        // Candidates against the same path's base file, smallest first wins ties in this order.
+        // The smallest encoding wins; on a tie, the one tried first (patch, diff, whole file).
         let mut best: Option<(u8, u32, Vec<u8>)> = None;
         if let Some(i) = same_path {
             let base_entry = &base_index.entries[i as usize];

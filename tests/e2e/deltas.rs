@@ -554,9 +554,12 @@ fn a_disk_that_fills_while_a_delta_is_applied_falls_back_and_leaves_nothing() {
     let all = format!("{stdout}{stderr}");
     assert!(!out.status.success(), "{all}");
     assert!(!all.contains("panicked"), "{all}");
-    assert!(all.contains("the delta from 1.0.0 could not be used ("), "{all}");
-    assert!(all.contains("disk filled up"), "{all}");
-    assert!(all.contains("downloading the full release"), "{all}");
+    // Said in this order: the delta's failure and the fallback, then the full download's error.
+    let delta_failed = all.find("hello: the delta from 1.0.0 could not be used (could not write").expect(&all);
+    assert!(all[delta_failed..].contains("the disk or quota is full: free some space"), "{all}");
+    assert!(all[delta_failed..].contains("); downloading the full release"), "{all}");
+    let full_failed = all.find("hello: update failed: the disk filled up while downloading").expect(&all);
+    assert!(delta_failed < full_failed, "{all}");
     assert!(w.requested(".from-1.0.0.delta") && w.requested("hello-2.0.0-linux-x64.sea"), "both were tried");
     assert!(stderr.contains("HELLO_CACHE_HOME"), "the error says where: {stderr}");
     let pkg = w.feed.pkg();
