@@ -397,14 +397,11 @@ pub fn build(
         let data = read_file(&new_path)?;
         // The smallest encoding wins; on a tie, the one tried first (patch, diff, whole file).
         let mut best: Option<(u8, u32, Vec<u8>)> = None;
-        if let Some(i) = same_path {
-            let base_entry = &base_index.entries[i as usize];
+        let same_base = same_path.map(|i| (i, &base_index.entries[i as usize]));
+        if let Some((i, base_entry)) = same_base.filter(|(_, b)| b.size.saturating_add(entry.size) < MAX_PATCH_SPAN) {
             let old = read_file(&base.dir.join(&base_entry.path))?;
-            let span = base_entry.size.saturating_add(entry.size);
-            if span < MAX_PATCH_SPAN {
-                best = Some((OP_PATCH, i, patch_bytes(&old, &data, level, &new_path)?));
-            }
-            if span < MAX_PATCH_SPAN && entry.size >= DIFF_MIN_SIZE && base_entry.size >= DIFF_MIN_SIZE {
+            best = Some((OP_PATCH, i, patch_bytes(&old, &data, level, &new_path)?));
+            if entry.size >= DIFF_MIN_SIZE && base_entry.size >= DIFF_MIN_SIZE {
                 let d = diff_bytes(&old, &data, level, &new_path)?;
                 if best.as_ref().is_none_or(|(_, _, p)| d.len() < p.len()) {
                     best = Some((OP_DIFF, i, d));
