@@ -7,14 +7,14 @@ use std::time::Duration;
 use sea_payload::{Manifest, Package};
 use semver::Version;
 
-use crate::dirs::Dirs;
-use crate::error::LauncherError;
-use crate::gc;
-use crate::process::Process;
-use crate::select::{self, Selection};
-use crate::state::UpdateState;
-use crate::stub;
-use crate::vars::{self, BadValue, Vars};
+use crate::care::gc;
+use crate::commands::error::LauncherError;
+use crate::start::dirs::Dirs;
+use crate::start::process::Process;
+use crate::start::select::{self, Selection};
+use crate::start::state::UpdateState;
+use crate::start::stub;
+use crate::start::vars::{self, BadValue, Vars};
 
 /// Everything a mode needs.
 #[derive(Debug)]

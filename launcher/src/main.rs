@@ -18,36 +18,14 @@
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod app;
-mod background;
-mod dirs;
-mod error;
-mod extract;
-mod flush;
-mod gc;
-mod gitenv;
-mod health;
-mod info;
-mod launch;
-mod lock;
-mod logging;
+mod care;
+mod commands;
 mod private;
-mod process;
 mod progress;
-mod relaunch;
-mod restart;
+mod run;
 mod say;
-mod select;
-mod signals;
-mod spawn;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod startup;
-mod state;
-mod stub;
-mod supervise;
-mod tree;
+mod start;
 mod update;
-mod vars;
-mod verify;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -57,15 +35,18 @@ use sea_payload::package::PackageErrorKind;
 use sea_payload::trailer::TrailerError;
 
 use crate::app::App;
-use crate::dirs::Dirs;
-use crate::error::LauncherError;
-use crate::process::Process;
-use crate::vars::Vars;
+use crate::care::{gc, verify};
+use crate::commands::error::LauncherError;
+use crate::commands::info;
+use crate::start::dirs::Dirs;
+use crate::start::process::Process;
+use crate::start::vars::{self, Vars};
+use crate::start::{logging, stub};
 
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    startup::init();
+    start::startup::init();
     run()
 }
 
@@ -110,7 +91,7 @@ fn run() -> ! {
         "--sea-verify" => verify::run_command(app),
         "--sea-update" => update::run_command(app),
         "--sea-install" => update::install::run_command(app, app.process.args.get(1).map(|a| a.as_os_str())),
-        _ => launch::run(app).map(|never| match never {}),
+        _ => commands::run::run(app).map(|never| match never {}),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -42,7 +42,7 @@ use sea_payload::feed::Artifact;
 
 use super::UpdateError;
 use crate::app::App;
-use crate::vars::{self, BadValue};
+use crate::start::vars::{self, BadValue};
 
 /// Default connect and read timeout.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -28,8 +28,8 @@ use sea_payload::Package;
 
 use super::{UpdateError, Updater, http, trust};
 use crate::app::App;
-use crate::lock::{self, Mode};
-use crate::state::UpdateState;
+use crate::start::lock::{self, Mode};
+use crate::start::state::UpdateState;
 
 /// What `--sea-install` did.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ enum Installed {
 }
 
 /// `--sea-install <FILE>`: exit 0 when installed or already installed.
-pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate::error::LauncherError> {
+pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate::commands::error::LauncherError> {
     let name = app.name();
     let Some(file) = file.filter(|f| !f.is_empty()) else {
         return Err(UpdateError::Usage(format!(
@@ -55,7 +55,7 @@ pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate:
         Installed::New(version) => {
             crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
             if !app.auto_update().unwrap_or(true) {
-                let var = app.vars.name(crate::vars::AUTO_UPDATE);
+                let var = app.vars.name(crate::start::vars::AUTO_UPDATE);
                 crate::say::say!(
                     "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"
                 );
@@ -123,7 +123,7 @@ impl<'a> Updater<'a> {
             return Err(refuse(format!(
                 "{version} is older than {floor}, the highest version this client verified on channel '{}': refusing to go back (a pin, {}, runs an older installed version)",
                 self.channel,
-                self.app.vars.name(crate::vars::VERSION)
+                self.app.vars.name(crate::start::vars::VERSION)
             )));
         }
         let installed = self.installed_version();
@@ -138,7 +138,7 @@ impl<'a> Updater<'a> {
         state.raise(&self.channel, self.app.runs_prereleases(), &version, &signer);
         state.save(&dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
-            path: crate::state::path(&dirs.home),
+            path: crate::start::state::path(&dirs.home),
             source: e,
         })?;
         Ok(Installed::New(version))

@@ -14,7 +14,7 @@
 //!    feed of another app or of another channel than the one this build follows (the signed
 //!    `channel` field against the channel recorded at build time), an expired feed, and one
 //!    older than a feed already verified (its signed `sequence` against
-//!    [`crate::state::FeedRecord`]) — then record its sequence and the key that signed it;
+//!    [`crate::start::state::FeedRecord`]) — then record its sequence and the key that signed it;
 //! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
 //!    its channel's rollback floor, for this platform, a pre-release only when this client runs
 //!    them (its channel, not the feed's say-so), runnable, inside its rollout;
@@ -22,11 +22,11 @@
 //!    then verify its size, SHA-256 and minisign signature **before** anything is unpacked;
 //! 4. check that the package inside names this app, this platform and that version, and is
 //!    signed by a trusted release key (recorded beside the tree);
-//! 5. install it with the launcher's own safe extraction ([`crate::extract`]) into
+//! 5. install it with the launcher's own safe extraction ([`crate::start::extract`]) into
 //!    `<cache>/pkg/<platform>/<version>-<sha12>/`, marked as an update;
 //! 6. if it needs a newer launcher, download and verify that too and replace the executable
 //!    ([`replace`]: platform marker, verified bytes, a trial start before and after the swap);
-//! 7. raise the channel's rollback floor to the version ([`crate::state`]) — only for a release
+//! 7. raise the channel's rollback floor to the version ([`crate::start::state`]) — only for a release
 //!    this client runs — recording the key that signed the feed, and delete the downloads.
 //!
 //! Anything that fails verification is deleted and reported; the version in use is never
@@ -53,13 +53,13 @@ use sea_payload::{Package, digest};
 use semver::Version;
 
 use crate::app::App;
-use crate::extract::{self, ExtractError, ExtractOptions};
-use crate::lock::{self, LockError, Mode};
 use crate::progress::Progress;
-use crate::select::Source;
-use crate::state::UpdateState;
-use crate::tree::TreePaths;
-use crate::vars;
+use crate::start::extract::{self, ExtractError, ExtractOptions};
+use crate::start::lock::{self, LockError, Mode};
+use crate::start::select::Source;
+use crate::start::state::UpdateState;
+use crate::start::tree::TreePaths;
+use crate::start::vars;
 
 /// How often the background check runs.
 pub(crate) const CHECK_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -72,10 +72,10 @@ pub(crate) enum UpdateError {
     Disabled { var: String },
     /// A variable has a value the update cannot use.
     #[error(transparent)]
-    BadValue(#[from] crate::vars::BadValue),
+    BadValue(#[from] crate::start::vars::BadValue),
     /// Home or cache refused (kept whole: its exit code is the launch's, 77 for a foreign owner).
     #[error(transparent)]
-    Dirs(#[from] crate::dirs::DirsError),
+    Dirs(#[from] crate::start::dirs::DirsError),
     /// Packed without a feed or key.
     #[error("this build has no update feed: it was packed without --feed and --public-key")]
     NotConfigured,
@@ -219,7 +219,7 @@ struct Updater<'a> {
 }
 
 /// `--sea-update`: exit 0 when installed or already current.
-pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError> {
+pub(crate) fn run_command(app: &App) -> Result<i32, crate::commands::error::LauncherError> {
     let updater = Updater::new(app, true)?;
     let outcome = updater.run()?;
     let name = app.name();
@@ -440,7 +440,11 @@ impl<'a> Updater<'a> {
                 crate::say::say!("{}: the publisher revoked the release key {key}", self.app.name());
             }
         }
-        state.save(home).map_err(|e| UpdateError::Io { what: "write", path: crate::state::path(home), source: e })?;
+        state.save(home).map_err(|e| UpdateError::Io {
+            what: "write",
+            path: crate::start::state::path(home),
+            source: e,
+        })?;
         refreshed.trusted.check_fresh(now_secs()).map_err(|source| UpdateError::TrustExpired { source })?;
         Ok(refreshed.trusted)
     }
@@ -603,7 +607,7 @@ impl<'a> Updater<'a> {
         state.raise(&self.channel, self.app.runs_prereleases(), &release.version, feed_signer);
         state.save(&self.app.dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
-            path: crate::state::path(&self.app.dirs.home),
+            path: crate::start::state::path(&self.app.dirs.home),
             source: e,
         })?;
         Ok(Outcome::Installed { version: release.version.clone(), launcher, download })

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UpdateError;
 use crate::app::App;
-use crate::state::UpdateState;
+use crate::start::state::UpdateState;
 
 /// The stored state's format.
 const STATE_FORMAT: u32 = 1;
@@ -182,7 +182,7 @@ pub(crate) fn refresh(
         tracing::warn!(%channel, %version, %key, "dropping the rollback floor raised by a revoked key");
     }
     for (id, key) in &forgotten.trees {
-        let mark = app.dirs.pkg.join(id).join(crate::tree::UPDATE_MARK);
+        let mark = app.dirs.pkg.join(id).join(crate::start::tree::UPDATE_MARK);
         match std::fs::remove_file(&mark) {
             Ok(()) => {
                 tracing::warn!(tree = %id, %key, "an installed update signed by a revoked key is no longer a candidate")

@@ -4,7 +4,7 @@
 //! installed (`.sea/update`) and that are complete (`.sea/manifest.json`, validated, same app and
 //! platform). A candidate is eligible when its `min_launcher` is satisfied, it is not marked bad,
 //! it is a pre-release only if the bundled version or the channel is one, and it is not older
-//! than the rollback floor of the channel this build follows ([`crate::state`]; no rollback). The preferred version is
+//! than the rollback floor of the channel this build follows ([`crate::start::state`]; no rollback). The preferred version is
 //! the highest eligible one; a tie goes to the bundled payload. `<PREFIX>_VERSION` pins one.
 //!
 //! Only trees newer than the bundled payload can win, so the warm path reads just the directory
@@ -19,8 +19,8 @@ use sea_payload::manifest::parse_tree_id;
 use semver::Version;
 use serde::Serialize;
 
-use crate::health;
-use crate::tree;
+use crate::care::health;
+use crate::start::tree;
 
 /// Where a candidate comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

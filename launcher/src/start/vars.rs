@@ -2,7 +2,7 @@
 //! parsed.
 //!
 //! Names are `<PREFIX>_<SUFFIX>`, where `PREFIX` is the app name upper-cased with `-` and `.`
-//! turned into `_` (`copilot` → `COPILOT_HOME`). Only [`crate::process`] reads the environment;
+//! turned into `_` (`copilot` → `COPILOT_HOME`). Only [`crate::start::process`] reads the environment;
 //! everything else receives values through [`Vars`] and the process snapshot.
 //!
 //! # Implementation
@@ -68,7 +68,7 @@ pub(crate) const MAX_UPDATE_DEADLINE: Duration = Duration::from_secs(7 * 86_400)
 pub(crate) const MAX_GC_MIN_AGE_DAYS: u64 = 36_500;
 /// Internal, from launcher to launcher: the restart requests' `env` (JSON), carried across the
 /// `exec` of a self-updated launcher so that it reaches the app only, never the launcher itself
-/// ([`crate::relaunch`]). Removed before the app starts.
+/// ([`crate::run::relaunch`]). Removed before the app starts.
 pub(crate) const RELAUNCH_ENV: &str = "RELAUNCH_ENV";
 
 /// Variable names for one app.

@@ -8,7 +8,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::path::PathBuf;
 
-use crate::vars::Vars;
+use crate::start::vars::Vars;
 
 /// The launcher's view of its own process.
 #[derive(Debug)]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use sea_payload::package::PackageError;
 
-use crate::dirs::DirsError;
-use crate::extract::ExtractError;
-use crate::lock::LockError;
-use crate::select::SelectError;
-use crate::supervise::SuperviseError;
+use crate::run::supervise::SuperviseError;
+use crate::start::dirs::DirsError;
+use crate::start::extract::ExtractError;
+use crate::start::lock::LockError;
+use crate::start::select::SelectError;
 
 /// Anything that stops the launcher.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub(crate) enum LauncherError {
     BadVariable { var: String, value: String, reason: String },
     /// A variable has a value the launcher cannot use (bounds and spellings in `vars`).
     #[error(transparent)]
-    BadValue(#[from] crate::vars::BadValue),
+    BadValue(#[from] crate::start::vars::BadValue),
     /// The app asked to restart too often.
     #[error("the app asked to restart (exit code 75) more than {limit} times within {window}s; giving up")]
     RestartStorm { limit: usize, window: u64 },

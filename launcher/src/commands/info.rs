@@ -5,8 +5,8 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::app::App;
-use crate::error::LauncherError;
-use crate::state::UpdateState;
+use crate::commands::error::LauncherError;
+use crate::start::state::UpdateState;
 
 /// Prints the JSON document; exit code 0.
 pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {

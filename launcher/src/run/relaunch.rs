@@ -9,7 +9,7 @@
 //! The new launcher starts with the environment the old one was started with — not with the
 //! restart requests' `env`, which is the app's: a request's `LD_PRELOAD`, `<PREFIX>_HOME` or
 //! `<PREFIX>_AUTO_UPDATE` must not change how the launcher itself runs. That `env` travels as one
-//! JSON value in `<PREFIX>_RELAUNCH_ENV` ([`crate::vars::RELAUNCH_ENV`]), which the new launcher
+//! JSON value in `<PREFIX>_RELAUNCH_ENV` ([`crate::start::vars::RELAUNCH_ENV`]), which the new launcher
 //! takes out of its environment ([`carried_env`]) and adds to the app's only.
 
 use std::collections::BTreeMap;
@@ -17,8 +17,8 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::app::App;
-use crate::error::LauncherError;
-use crate::vars;
+use crate::commands::error::LauncherError;
+use crate::start::vars;
 
 /// `exec`s the replaced launcher if there is one; returns only if there is none or `exec` failed.
 pub(crate) fn if_replaced(

@@ -28,8 +28,8 @@ use sea_payload::manifest::parse_tree_id;
 use semver::Version;
 use serde::Serialize;
 
-use crate::lock::{self, Mode};
-use crate::tree::{self, Scratch, TreePaths};
+use crate::start::lock::{self, Mode};
+use crate::start::tree::{self, Scratch, TreePaths};
 
 /// Default minimum age in days.
 pub(crate) const DEFAULT_MIN_AGE_DAYS: u64 = 7;
@@ -318,7 +318,7 @@ pub(crate) fn sweep_home(home: &Path) -> usize {
 }
 
 /// `--sea-gc`: cleans the cache now and prints what happened to each tree.
-pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::LauncherError> {
+pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::commands::error::LauncherError> {
     use std::io::Write;
     app.dirs.ensure_cache_root()?;
     let min_age = app.gc_min_age()?;

@@ -10,7 +10,7 @@ use std::path::Path;
 use sea_payload::digest;
 use sea_payload::index::{EntryKind, Index};
 
-use crate::tree::{self, Damage};
+use crate::start::tree::{self, Damage};
 
 /// How deep to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +80,13 @@ fn check_entry(dir: &Path, entry: &sea_payload::index::IndexEntry, depth: Depth)
 /// `--sea-verify`: hashes the executable's own payload, then every file of the tree in use
 /// against its index. A damaged bundled tree is re-extracted at once; a damaged update is marked
 /// so that the next start uses another version and the next update check reinstalls it.
-pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::LauncherError> {
+pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::commands::error::LauncherError> {
     use std::io::Write;
 
-    use crate::error::LauncherError;
-    use crate::extract::{self, ExtractOptions};
-    use crate::select::Source;
-    use crate::tree::TreePaths;
+    use crate::commands::error::LauncherError;
+    use crate::start::extract::{self, ExtractOptions};
+    use crate::start::select::Source;
+    use crate::start::tree::TreePaths;
 
     let mut out = std::io::stdout().lock();
     app.package.verify_payload()?;
@@ -124,9 +124,9 @@ pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::error::La
         });
     }
     let paths = TreePaths::new(&app.dirs.pkg, &chosen.id);
-    let _usage = crate::lock::acquire(
+    let _usage = crate::start::lock::acquire(
         &paths.lock,
-        crate::lock::Mode::Shared,
+        crate::start::lock::Mode::Shared,
         std::time::Duration::from_secs(120),
         "cleaning up",
         &mut || {},

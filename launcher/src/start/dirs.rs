@@ -46,8 +46,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::process::Process;
-use crate::vars::{self, Vars};
+use crate::start::process::Process;
+use crate::start::vars::{self, Vars};
 
 /// The directories of one app.
 #[derive(Debug, Clone)]

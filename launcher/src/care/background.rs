@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::app::App;
-use crate::gc;
-use crate::tree;
+use crate::care::gc;
+use crate::care::verify::{self, Depth};
+use crate::start::tree;
 use crate::update;
-use crate::verify::{self, Depth};
 
 /// Clean-up runs at most this often in the background.
 const GC_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -36,7 +36,7 @@ pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let dir: PathBuf = dir.to_owned();
     let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
         // First: until then a power cut would cost this tree (see `flush`).
-        match crate::flush::flush(&dir) {
+        match crate::start::flush::flush(&dir) {
             Ok(flushed) => tracing::debug!(flushed, "flush of the tree in use"),
             Err(e) => tracing::warn!(error = %e, tree = %dir.display(), "could not flush the tree in use"),
         }

@@ -13,9 +13,9 @@
 //! ignored, so an app written for a newer launcher still restarts. A file over 1 MiB is refused
 //! without being read.
 //!
-//! What the fields do (in `crate::launch`): `args` and `cwd` replace the previous ones; `env` is
+//! What the fields do (in `crate::commands::run`): `args` and `cwd` replace the previous ones; `env` is
 //! added to the app's environment only — never the launcher's, also not that of a self-updated
-//! launcher the restart `exec`s ([`crate::relaunch`]); `version` pins the next runs, except a
+//! launcher the restart `exec`s ([`crate::run::relaunch`]); `version` pins the next runs, except a
 //! version marked bad, which is skipped with a warning (only `<PREFIX>_VERSION`, the user's own
 //! choice, overrides a bad mark).
 //!

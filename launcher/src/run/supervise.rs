@@ -22,7 +22,7 @@
 //!
 //! # Implementation
 //!
-//! [`crate::spawn`] starts the child the way `posix_spawn` does (a vfork-style clone that execs at
+//! [`crate::run::spawn`] starts the child the way `posix_spawn` does (a vfork-style clone that execs at
 //! once), setting the parent-death signal and closing its race in the child (the launcher may
 //! have died before the `prctl`: then `getppid()` no longer names it and the child gives up before
 //! `exec`). The wait loop
@@ -49,8 +49,8 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use crate::signals::{self, Origin, Phase, SignalRelay};
-use crate::spawn::ChildProcess;
+use crate::run::signals::{self, Origin, Phase, SignalRelay};
+use crate::run::spawn::ChildProcess;
 
 /// How long the wait loop sleeps at most before it checks on the child anyway.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -154,7 +154,8 @@ pub(crate) enum SuperviseError {
 pub(crate) fn run(spawn: &Spawn, relay: &SignalRelay, on_settled: &mut dyn FnMut()) -> Result<Outcome, SuperviseError> {
     signals::set_phase(Phase::Spawning);
     let started = Instant::now();
-    let spawned = crate::spawn::spawn(&spawn.program, &spawn.args, &spawn.env, spawn.cwd.as_deref(), &relay.handled());
+    let spawned =
+        crate::run::spawn::spawn(&spawn.program, &spawn.args, &spawn.env, spawn.cwd.as_deref(), &relay.handled());
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {

@@ -21,18 +21,18 @@ use std::time::{Duration, Instant};
 use semver::Version;
 
 use crate::app::App;
-use crate::background;
-use crate::error::LauncherError;
-use crate::extract::{self, ExtractOptions};
-use crate::gitenv::{self, GitEnvOutcome};
-use crate::health::{self, RunResult};
-use crate::lock::{self, Lock, LockError, Mode};
-use crate::restart::{self, StormGuard};
-use crate::select::{Candidate, Source};
-use crate::signals::{self, SignalRelay};
-use crate::supervise::{self, Exit, Spawn, SuperviseError};
-use crate::tree::{self, TreePaths};
-use crate::vars;
+use crate::care::background;
+use crate::care::health::{self, RunResult};
+use crate::commands::error::LauncherError;
+use crate::run::gitenv::{self, GitEnvOutcome};
+use crate::run::restart::{self, StormGuard};
+use crate::run::signals::{self, SignalRelay};
+use crate::run::supervise::{self, Exit, Spawn, SuperviseError};
+use crate::start::extract::{self, ExtractOptions};
+use crate::start::lock::{self, Lock, LockError, Mode};
+use crate::start::select::{Candidate, Source};
+use crate::start::tree::{self, TreePaths};
+use crate::start::vars;
 
 /// Longest wait for a clean-up that holds a tree exclusively (it takes seconds at most).
 const CLEANUP_WAIT: Duration = Duration::from_secs(120);
@@ -82,7 +82,7 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         args: app.process.args.clone(),
         cwd: None,
         // After a self-update's relaunch: the restart requests' env, for the app only.
-        extra_env: crate::relaunch::carried_env(app),
+        extra_env: crate::run::relaunch::carried_env(app),
         pin: app.pin()?,
         excluded: Vec::new(),
         held: BTreeMap::new(),
@@ -187,7 +187,7 @@ impl Session<'_> {
         let manifest_len = app.package.manifest_bytes().len() as u64;
         if let Err(damage) = tree::quick_check(&tree.dir, manifest, manifest_len) {
             tracing::info!(tree = %tree.dir.display(), %damage, "extracting");
-            crate::dirs::check_cache_writable(&app.dirs)?;
+            crate::start::dirs::check_cache_writable(&app.dirs)?;
             let trusted = crate::update::trust::for_payload(manifest, &app.dirs.home);
             let options = ExtractOptions {
                 app: app.name(),
@@ -319,7 +319,7 @@ impl Session<'_> {
         if marked_bad {
             self.app.warn(&format!(
                 "the restart request asks for version {version}, but {}; ignoring that version (set {}={version} to run it anyway)",
-                crate::select::BAD,
+                crate::start::select::BAD,
                 self.app.vars.name(vars::VERSION)
             ));
             return;
@@ -351,6 +351,6 @@ impl Session<'_> {
             limit: restart::MAX_RESTARTS,
             window: restart::WINDOW.as_secs(),
         })?;
-        crate::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env)
+        crate::run::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env)
     }
 }

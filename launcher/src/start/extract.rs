@@ -30,11 +30,11 @@ use sea_payload::package::PackageError;
 use sea_payload::trust::Trusted;
 use sea_payload::unpack::{Durability, UnpackOptions};
 
-use crate::dirs::Dirs;
-use crate::flush;
-use crate::lock::{self, LockError, Mode};
 use crate::progress::Progress;
-use crate::tree::{self, TreePaths};
+use crate::start::dirs::Dirs;
+use crate::start::flush;
+use crate::start::lock::{self, LockError, Mode};
+use crate::start::tree::{self, TreePaths};
 
 /// Longest wait for another launcher's extraction.
 const EXTRACT_WAIT: Duration = Duration::from_secs(600);

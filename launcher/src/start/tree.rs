@@ -11,7 +11,7 @@
 //!   besides the bundled payload).
 //!
 //! Beside the tree, in the same directory: `<id>.lock` and `<id>.extract.lock` (see
-//! [`crate::lock`]), temporary trees `.<id>.tmp-<pid>-<n>` and doomed ones `.<id>.trash-<pid>-<n>`.
+//! [`crate::start::lock`]), temporary trees `.<id>.tmp-<pid>-<n>` and doomed ones `.<id>.trash-<pid>-<n>`.
 
 use std::fs;
 use std::io;
@@ -107,7 +107,7 @@ pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) ->
             Err(_) => return Err(Damage::Missing(exe.path.clone())),
         }
     }
-    if crate::flush::maybe_lost(dir) {
+    if crate::start::flush::maybe_lost(dir) {
         return Err(Damage::Unflushed);
     }
     Ok(())
