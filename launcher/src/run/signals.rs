@@ -67,7 +67,8 @@
 //!
 //! # Alternatives
 //!
-//! `signal-hook` offers the same extended siginfo but brings a thread and more code to the stub;
+//! `signal-hook` (its iterator with the `origin` exfiltrator) offers the same extended siginfo
+//! through a self-pipe of its own, as one more dependency of the stub for what is done here;
 //! tokio's signal API loses `si_code` (so a Ctrl-C could not be told from a `kill`). Putting the
 //! app in its own process group would avoid the double delivery without looking at the origin,
 //! but the launcher would then have to hand the terminal's foreground over (`tcsetpgrp`) and relay
@@ -336,11 +337,6 @@ impl SignalRelay {
     /// Signals that were ignored when the launcher started and are left ignored (not relayed).
     pub(crate) fn ignored(&self) -> &[i32] {
         &self.ignored
-    }
-
-    /// The signals this relay installed handlers for (a child gets their default action back).
-    pub(crate) fn handled(&self) -> Vec<i32> {
-        RELAYED.iter().copied().filter(|s| !self.ignored.contains(s)).chain([libc::SIGCHLD]).collect()
     }
 
     /// The next record in arrival order, reading the pipe when the backlog is empty.

@@ -11,13 +11,24 @@
 //!
 //! 1. `prctl(PR_SET_PDEATHSIG, SIGKILL)`, then `getppid()`: if the launcher is already gone the
 //!    child gives up (the death signal would never come);
-//! 2. the launcher's signal handlers are reset to the default action, `SIGPIPE` too (std ignores
-//!    it in the launcher), then the signal mask — fully blocked by the launcher around the clone,
-//!    so no handler can run on the shared memory — is emptied;
+//! 2. every signal with a handler is reset to the default action, as `posix_spawn` does with
+//!    `POSIX_SPAWN_SETSIGDEF` for all signals: the relay's handlers and any other (std installs
+//!    `SIGSEGV`/`SIGBUS` handlers in programs it starts itself) — a handler running in this child
+//!    would run on the launcher's memory. `SIGPIPE` is reset too (the launcher ignores it for
+//!    itself, `startup`); a signal the launcher inherited as ignored stays ignored, as across any
+//!    exec. Then the signal mask — fully blocked by the launcher around the clone, so no handler
+//!    can run before the reset — is emptied;
 //! 3. `chdir`, then `execve`. A failure stores `errno` in the plan (shared memory) and `_exit`s.
+//!
+//! The child's stack is its own mapping with a `PROT_NONE` guard page below it: an overflow
+//! faults there instead of writing over the launcher's heap.
 //!
 //! Other Unix systems have no parent-death signal, so std's `Command` without a hook (which uses
 //! `posix_spawn`) does the same job there.
+//!
+//! # Alternatives
+//! `posix_spawn` itself cannot set the parent-death signal, and std's `Command` with a `pre_exec`
+//! hook forks (see above).
 //!
 //! # Limitations
 //! The program must be a path (no `PATH` search): the launcher always runs an absolute path inside
@@ -76,22 +87,20 @@ fn wait(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> 
     }
 }
 
-/// Starts `program` with exactly `args` and `env`, in `cwd` if given, stdio inherited; the
-/// signals in `reset` (the launcher's handlers) get their default action back in the child.
+/// Starts `program` with exactly `args` and `env`, in `cwd` if given, stdio inherited; every
+/// signal the launcher catches gets its default action back in the child.
 pub(crate) fn spawn(
     program: &Path,
     args: &[OsString],
     env: &BTreeMap<OsString, OsString>,
     cwd: Option<&Path>,
-    reset: &[i32],
 ) -> io::Result<ChildProcess> {
     #[cfg(target_os = "linux")]
     {
-        linux::spawn(program, args, env, cwd, reset)
+        linux::spawn(program, args, env, cwd)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = reset;
         let mut command = std::process::Command::new(program);
         command.args(args).env_clear().envs(env);
         if let Some(cwd) = cwd {
@@ -125,7 +134,6 @@ mod linux {
         envp: Vec<*const libc::c_char>,
         cwd: Option<CString>,
         launcher: libc::pid_t,
-        reset: Vec<i32>,
         /// `errno` of a failure in the child; 0 when it exec'd.
         errno: AtomicI32,
     }
@@ -133,12 +141,61 @@ mod linux {
     /// Size of the child's stack: only a few syscall wrappers run on it.
     const STACK_SIZE: usize = 64 * 1024;
 
+    /// Signals 1..`SIGNALS` exist on Linux (`_NSIG` is 65 on every architecture but MIPS, 129).
+    const SIGNALS: libc::c_int = if cfg!(any(target_arch = "mips", target_arch = "mips64")) { 129 } else { 65 };
+
+    /// The child's stack: an anonymous mapping whose lowest page is a `PROT_NONE` guard.
+    struct Stack {
+        base: *mut libc::c_void,
+        len: usize,
+    }
+
+    impl Stack {
+        fn new() -> io::Result<Self> {
+            // SAFETY: sysconf has no preconditions.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(4096);
+            let len = STACK_SIZE + page;
+            // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let stack = Stack { base, len };
+            // SAFETY: the first page of the mapping made above.
+            if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(stack)
+        }
+
+        /// The (16-byte aligned) top: the stack grows down towards the guard page.
+        fn top(&self) -> *mut libc::c_void {
+            // SAFETY: one past the end of the mapping, which is page-aligned.
+            unsafe { self.base.cast::<u8>().add(self.len).cast() }
+        }
+    }
+
+    impl Drop for Stack {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, no longer used (the child has exec'd or exited).
+            unsafe { libc::munmap(self.base, self.len) };
+        }
+    }
+
     pub(super) fn spawn(
         program: &Path,
         args: &[OsString],
         env: &BTreeMap<OsString, OsString>,
         cwd: Option<&Path>,
-        reset: &[i32],
     ) -> io::Result<ChildProcess> {
         let program_c = c_string(os_bytes(program.as_os_str()))?;
         let args_c: Vec<CString> = args.iter().map(|a| c_string(os_bytes(a))).collect::<io::Result<_>>()?;
@@ -164,15 +221,13 @@ mod linux {
             envp,
             // SAFETY: getpid has no preconditions.
             launcher: unsafe { libc::getpid() },
-            reset: reset.to_vec(),
             errno: AtomicI32::new(0),
         };
-        let mut stack = vec![0u8; STACK_SIZE];
-        // SAFETY: the stack grows down from its (16-byte aligned) top; `stack` outlives the child's
-        // use of it because CLONE_VFORK suspends us until the child has exec'd or exited.
-        let top = unsafe { stack.as_mut_ptr().add(STACK_SIZE) };
-        let top = (top as usize & !15) as *mut libc::c_void;
-        let pid = with_signals_blocked(|| {
+        // `stack` outlives the child's use of it: CLONE_VFORK suspends us until the child has
+        // exec'd or exited.
+        let stack = Stack::new()?;
+        let top = stack.top();
+        let (pid, restored) = with_signals_blocked(|| {
             // SAFETY: `child_main` only reads `plan` (alive for the whole call: we are suspended
             // until the child execs or exits) and makes async-signal-safe calls; CLONE_VM|
             // CLONE_VFORK is the posix_spawn pattern; SIGCHLD makes it an ordinary child.
@@ -186,10 +241,15 @@ mod linux {
             }
         })?;
         drop(stack);
-        if pid == -1 {
-            return Err(io::Error::last_os_error());
-        }
+        let pid = pid?;
         let mut child = ChildProcess { pid };
+        if let Err(e) = restored {
+            // The launcher's own handlers would stay blocked: not a state to supervise in.
+            // SAFETY: `pid` is our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(e);
+        }
         match plan.errno.load(Ordering::SeqCst) {
             0 => Ok(child),
             errno => {
@@ -199,25 +259,46 @@ mod linux {
         }
     }
 
-    /// Runs `f` with every signal blocked in this thread, then restores the mask. A child cloned
-    /// meanwhile starts with all signals blocked, so no handler can run in it before it has reset
-    /// them.
-    fn with_signals_blocked(f: impl FnOnce() -> libc::c_int) -> io::Result<libc::c_int> {
+    /// Runs `f` (a `clone`: -1 and `errno` on failure) with every signal blocked in this thread,
+    /// then restores the mask. A child cloned meanwhile starts with all signals blocked, so no
+    /// handler can run in it before it has reset them. Returns `f`'s result and the restore's:
+    /// `pthread_sigmask` returns its error number (it does not set `errno`).
+    fn with_signals_blocked(f: impl FnOnce() -> libc::c_int) -> io::Result<(io::Result<libc::c_int>, io::Result<()>)> {
         // SAFETY: plain sigset manipulation on local values.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
             libc::sigfillset(&mut all);
-            if libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) != 0 {
-                return Err(io::Error::last_os_error());
+            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
             }
             let result = f();
-            let clone_errno = io::Error::last_os_error();
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            if result == -1 {
-                return Err(clone_errno);
+            let result = if result == -1 { Err(io::Error::last_os_error()) } else { Ok(result) };
+            let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            Ok((result, if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }))
+        }
+    }
+
+    /// Gives every signal that has a handler its default action back, and `SIGPIPE` too; leaves
+    /// ignored signals ignored. Async-signal-safe (`sigaction` only): runs in the cloned child.
+    /// Signals glibc reserves for itself (32, 33) are refused by its `sigaction` and skipped;
+    /// their handlers do not survive exec.
+    fn reset_caught_signals() {
+        for signo in 1..SIGNALS {
+            // SAFETY: queries then sets the disposition of one signal; plain values only.
+            unsafe {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(signo, std::ptr::null(), &mut current) != 0 {
+                    continue;
+                }
+                let caught = current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN;
+                if caught || signo == libc::SIGPIPE {
+                    let mut default: libc::sigaction = std::mem::zeroed();
+                    default.sa_sigaction = libc::SIG_DFL;
+                    libc::sigaction(signo, &default, std::ptr::null_mut());
+                }
             }
-            Ok(result)
         }
     }
 
@@ -242,10 +323,7 @@ mod linux {
                 *libc::__errno_location() = libc::ESRCH;
                 return fail(plan);
             }
-            for &signo in &plan.reset {
-                libc::signal(signo, libc::SIG_DFL);
-            }
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            reset_caught_signals();
             if let Some(cwd) = &plan.cwd
                 && libc::chdir(cwd.as_ptr()) != 0
             {
@@ -253,9 +331,92 @@ mod linux {
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                return fail(plan);
+            }
             libc::execve(plan.program.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
             fail(plan)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        extern "C" fn handler(_: libc::c_int) {}
+
+        /// The disposition of `signo` in this process.
+        fn disposition(signo: libc::c_int) -> libc::sighandler_t {
+            // SAFETY: a query into a local value.
+            unsafe {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signo, std::ptr::null(), &mut current);
+                current.sa_sigaction
+            }
+        }
+
+        /// In a forked child (the test process keeps its handlers): the relay's kind of handler
+        /// (`SIGUSR1`), std's kind (`SIGSEGV`, `SIGBUS`) and any other are reset; an ignored signal
+        /// stays ignored, `SIGPIPE` does not.
+        #[test]
+        fn the_child_reset_leaves_no_handler_and_keeps_ignored_signals_ignored() {
+            let caught = [libc::SIGUSR1, libc::SIGSEGV, libc::SIGBUS, libc::SIGRTMIN() + 3];
+            // SAFETY: the child only calls async-signal-safe functions (sigaction, _exit).
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+            if pid == 0 {
+                // SAFETY: as above; plain values only.
+                unsafe {
+                    for signo in caught {
+                        libc::signal(signo, handler as *const () as libc::sighandler_t);
+                    }
+                    libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                    libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                    reset_caught_signals();
+                    let mut failed = 0;
+                    for (bit, signo) in caught.into_iter().enumerate() {
+                        if disposition(signo) != libc::SIG_DFL {
+                            failed |= 1 << bit;
+                        }
+                    }
+                    if (1..SIGNALS).any(|s| ![libc::SIG_DFL, libc::SIG_IGN].contains(&disposition(s))) {
+                        failed |= 16;
+                    }
+                    if disposition(libc::SIGHUP) != libc::SIG_IGN {
+                        failed |= 32;
+                    }
+                    if disposition(libc::SIGPIPE) != libc::SIG_DFL {
+                        failed |= 64;
+                    }
+                    libc::_exit(failed)
+                }
+            }
+            let mut status = 0;
+            // SAFETY: waits for the child forked above.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "the child died: {status:#x}");
+            assert_eq!(
+                libc::WEXITSTATUS(status),
+                0,
+                "bits: 1-8 a caught signal kept its handler (USR1, SEGV, BUS, RTMIN+3), 16 another handler, 32 SIGHUP not ignored, 64 SIGPIPE ignored"
+            );
+        }
+
+        #[test]
+        fn the_stack_has_a_guard_page_below_it() {
+            let stack = Stack::new().expect("stack");
+            let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+            let base = stack.base as usize;
+            let range = |l: &str| {
+                let (from, to) = l.split_whitespace().next()?.split_once('-')?;
+                Some(usize::from_str_radix(from, 16).ok()?..usize::from_str_radix(to, 16).ok()?)
+            };
+            let guard = maps
+                .lines()
+                .find(|l| range(l).is_some_and(|r| r.contains(&base)))
+                .unwrap_or_else(|| panic!("no mapping at {base:#x}"));
+            assert!(guard.split_whitespace().nth(1).is_some_and(|p| p.starts_with("---")), "{guard}");
+            assert_eq!(stack.top() as usize % 16, 0);
         }
     }
 }

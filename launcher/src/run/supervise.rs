@@ -10,8 +10,9 @@
 //!   and Ctrl-C work as if the app had been started directly; an app may move to a group of its
 //!   own, and then gets the terminal's signals through the launcher), with inherited stdio, exactly the
 //!   environment in [`Spawn::env`] and the working directory in [`Spawn::cwd`].
-//! * It starts with an empty signal mask and `SIGPIPE` at its default action (the launcher's
-//!   handlers are reset by `exec`; std ignores `SIGPIPE` in the launcher itself).
+//! * It starts with an empty signal mask, no handler and `SIGPIPE` at its default action: the
+//!   child resets every caught signal before it unblocks any ([`crate::run::spawn`]), since until
+//!   `exec` it shares the launcher's memory; the launcher ignores `SIGPIPE` for itself (`startup`).
 //! * Linux: the app gets `SIGKILL` if the launcher dies (`PR_SET_PDEATHSIG`), so it never runs on as
 //!   an orphan when the launcher is killed outright. The death signal follows the *thread* that
 //!   spawned the child, so [`run`] must be called from the main thread (or a thread that outlives
@@ -154,8 +155,7 @@ pub(crate) enum SuperviseError {
 pub(crate) fn run(spawn: &Spawn, relay: &SignalRelay, on_settled: &mut dyn FnMut()) -> Result<Outcome, SuperviseError> {
     signals::set_phase(Phase::Spawning);
     let started = Instant::now();
-    let spawned =
-        crate::run::spawn::spawn(&spawn.program, &spawn.args, &spawn.env, spawn.cwd.as_deref(), &relay.handled());
+    let spawned = crate::run::spawn::spawn(&spawn.program, &spawn.args, &spawn.env, spawn.cwd.as_deref());
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
