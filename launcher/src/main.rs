@@ -35,7 +35,6 @@ use sea_payload::package::PackageErrorKind;
 use sea_payload::trailer::TrailerError;
 
 use crate::app::App;
-use crate::care::{gc, verify};
 use crate::commands::error::LauncherError;
 use crate::commands::info;
 use crate::start::dirs::Dirs;
@@ -62,11 +61,11 @@ fn run() -> ! {
     }
     let process = match Process::capture() {
         Ok(process) => process,
-        Err(e) => fail("sea-launcher", &format!("cannot open its own executable: {e}"), 74),
+        Err(source) => fail("sea-launcher", &LauncherError::OwnExecutable { what: "open", source }),
     };
     let package = match Package::from_file(clone_file(&process), process.exe_path.clone()) {
         Ok(package) => package,
-        Err(e) => not_packed(&process.exe_path, &e),
+        Err(e) => not_packed(&process.exe_path, e),
     };
     let manifest = package.manifest();
     let vars = Vars::new(manifest.env_prefix());
@@ -79,7 +78,7 @@ fn run() -> ! {
     let home_name = manifest.home_dir_name();
     let dirs = match Dirs::locate(&process, &vars, &home_name, manifest.cache_dir_name(), &manifest.platform) {
         Ok(dirs) => dirs,
-        Err(e) => fail(&name, &e.to_string(), LauncherError::from(e).exit_code()),
+        Err(e) => fail(&name, &LauncherError::from(e)),
     };
     // The context lives as long as the process; leaking it lets the background thread borrow it.
     let app: &'static App =
@@ -87,15 +86,15 @@ fn run() -> ! {
     let mode = app.process.args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let result = match mode {
         "--sea-info" => info::run(app),
-        "--sea-gc" => gc::run_command(app),
-        "--sea-verify" => verify::run_command(app),
-        "--sea-update" => update::run_command(app),
-        "--sea-install" => update::install::run_command(app, app.process.args.get(1).map(|a| a.as_os_str())),
+        "--sea-gc" => commands::gc::run(app),
+        "--sea-verify" => commands::verify::run(app),
+        "--sea-update" => commands::update::run(app),
+        "--sea-install" => commands::install::run(app, app.process.args.get(1).map(|a| a.as_os_str())),
         _ => commands::run::run(app).map(|never| match never {}),
     };
     match result {
         Ok(code) => std::process::exit(code),
-        Err(e) => fail(&name, &e.to_string(), e.exit_code()),
+        Err(e) => fail(&name, &e),
     }
 }
 
@@ -117,42 +116,29 @@ fn privileged() -> bool {
 fn refuse_privileged() -> ! {
     let exe = std::env::current_exe().unwrap_or_else(|_| "sea-launcher".into());
     let me = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
-    fail(
-        &me,
-        &format!(
-            "refusing to run set-user-ID or set-group-ID: a packed app runs with the rights of the user who starts it, from a cache and environment that user controls; remove the bit with `chmod u-s,g-s {}`",
-            exe.display()
-        ),
-        77,
-    )
+    fail(&me, &LauncherError::Privileged { exe })
 }
 
 /// A second handle to the executable for the package reader (the first stays in `Process`).
 fn clone_file(process: &Process) -> std::fs::File {
     match process.exe_file.try_clone() {
         Ok(file) => file,
-        Err(e) => fail("sea-launcher", &format!("cannot read its own executable: {e}"), 74),
+        Err(source) => fail("sea-launcher", &LauncherError::OwnExecutable { what: "read", source }),
     }
 }
 
 /// The executable carries no valid payload: the bare stub, or a damaged packed file.
-fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
+fn not_packed(path: &Path, error: sea_payload::PackageError) -> ! {
     let me = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
     if matches!(*error.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic | TrailerError::TooSmall { .. })) {
-        fail(
-            &me,
-            &format!(
-                "this is the sea-launcher {} stub ({}) with no app inside; pack one with `sea-pack build <dir> --name <name> --version <version> --entry <path> -o <out>`",
-                stub::launcher_version(),
-                stub::PLATFORM
-            ),
-            64,
-        )
+        let version = stub::launcher_version().to_string();
+        fail(&me, &LauncherError::NoApp { version, platform: stub::PLATFORM })
     }
-    fail(&me, &format!("{error}\nthe executable is damaged: download or build it again"), 65)
+    fail(&me, &LauncherError::Package(error))
 }
 
-fn fail(name: &str, message: &str, code: i32) -> ! {
-    crate::say::say!("{name}: {message}");
-    std::process::exit(code)
+/// Prints `<name>: <message>` and exits with the error's code ([`LauncherError::exit_code`]).
+fn fail(name: &str, error: &LauncherError) -> ! {
+    crate::say::say!("{name}: {error}");
+    std::process::exit(error.exit_code())
 }

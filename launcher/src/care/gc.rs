@@ -316,25 +316,3 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 pub(crate) fn sweep_home(home: &Path) -> usize {
     crate::private::sweep_temps(home, STALE_TEMP) + crate::private::sweep_temps(&home.join("health"), STALE_TEMP)
 }
-
-/// `--sea-gc`: cleans the cache now and prints what happened to each tree.
-pub(crate) fn run_command(app: &crate::app::App) -> Result<i32, crate::commands::error::LauncherError> {
-    use std::io::Write;
-    app.dirs.ensure_cache_root()?;
-    let min_age = app.gc_min_age()?;
-    let pin = app.pin()?;
-    let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), false, app.updates_enabled())?;
-    let policy = Policy { min_age, protect: vec![selection.chosen().id.clone(), app.manifest().tree_id()] };
-    let report = collect(&app.dirs.pkg, &policy);
-    sweep_home(&app.dirs.home);
-    let mut out = std::io::stdout().lock();
-    for decision in &report.trees {
-        let _ = writeln!(out, "{}: {}", decision.id, decision.outcome);
-    }
-    let removed = report.removed().count();
-    let _ = writeln!(out, "removed {removed} tree(s) and {} leftover temporary tree(s)", report.scratch_removed);
-    for error in &report.errors {
-        app.warn(error);
-    }
-    Ok(if report.errors.is_empty() { 0 } else { 74 })
-}

@@ -18,6 +18,20 @@ use crate::start::select::SelectError;
 /// Anything that stops the launcher.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LauncherError {
+    /// The launcher cannot open or read its own executable (before anything else).
+    #[error("cannot {what} its own executable: {source}")]
+    OwnExecutable { what: &'static str, source: io::Error },
+    /// Started set-user-ID or set-group-ID (see `main`).
+    #[error(
+        "refusing to run set-user-ID or set-group-ID: a packed app runs with the rights of the user who starts it, from a cache and environment that user controls; remove the bit with `chmod u-s,g-s {}`",
+        exe.display()
+    )]
+    Privileged { exe: PathBuf },
+    /// The bare stub, with no app packed into it.
+    #[error(
+        "this is the sea-launcher {version} stub ({platform}) with no app inside; pack one with `sea-pack build <dir> --name <name> --version <version> --entry <path> -o <out>`"
+    )]
+    NoApp { version: String, platform: &'static str },
     /// The payload inside the executable is corrupt.
     #[error("{0}\nthe executable is damaged: download or build it again")]
     Package(#[from] PackageError),
@@ -58,23 +72,28 @@ pub(crate) enum LauncherError {
     Io { what: &'static str, path: PathBuf, source: io::Error },
 }
 
-/// sysexits(3).
-mod code {
-    pub(super) const USAGE: i32 = 64;
-    pub(super) const DATAERR: i32 = 65;
-    pub(super) const UNAVAILABLE: i32 = 69;
-    pub(super) const CANTCREAT: i32 = 73;
-    pub(super) const IOERR: i32 = 74;
-    pub(super) const TEMPFAIL: i32 = 75;
-    pub(super) const NOPERM: i32 = 77;
-    pub(super) const CANNOT_EXECUTE: i32 = 126;
-    pub(super) const NOT_FOUND: i32 = 127;
+/// The exit codes: sysexits(3), and the shells' 126/127.
+pub(crate) mod code {
+    /// Success.
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const USAGE: i32 = 64;
+    pub(crate) const DATAERR: i32 = 65;
+    pub(crate) const UNAVAILABLE: i32 = 69;
+    pub(crate) const CANTCREAT: i32 = 73;
+    pub(crate) const IOERR: i32 = 74;
+    pub(crate) const TEMPFAIL: i32 = 75;
+    pub(crate) const NOPERM: i32 = 77;
+    pub(crate) const CANNOT_EXECUTE: i32 = 126;
+    pub(crate) const NOT_FOUND: i32 = 127;
 }
 
 impl LauncherError {
     /// The exit code for this error: the only mapping in the launcher.
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
+            LauncherError::OwnExecutable { .. } => code::IOERR,
+            LauncherError::Privileged { .. } => code::NOPERM,
+            LauncherError::NoApp { .. } => code::USAGE,
             LauncherError::Package(_) | LauncherError::Damaged { .. } => code::DATAERR,
             LauncherError::Dirs(e) | LauncherError::Update(crate::update::UpdateError::Dirs(e)) => dirs_code(e),
             LauncherError::Update(crate::update::UpdateError::BadValue(_) | crate::update::UpdateError::Usage(_)) => {

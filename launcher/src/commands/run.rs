@@ -351,6 +351,7 @@ impl Session<'_> {
             limit: restart::MAX_RESTARTS,
             window: restart::WINDOW.as_secs(),
         })?;
-        crate::run::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env)
+        crate::run::relaunch::if_replaced(self.app, &self.args, self.cwd.as_deref(), &self.extra_env);
+        Ok(())
     }
 }

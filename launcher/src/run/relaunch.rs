@@ -17,18 +17,13 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::app::App;
-use crate::commands::error::LauncherError;
 use crate::start::vars;
 
-/// `exec`s the replaced launcher if there is one; returns only if there is none or `exec` failed.
-pub(crate) fn if_replaced(
-    app: &App,
-    args: &[OsString],
-    cwd: Option<&Path>,
-    extra_env: &BTreeMap<OsString, OsString>,
-) -> Result<(), LauncherError> {
+/// `exec`s the replaced launcher if there is one; returns only if there is none or `exec` failed
+/// (said as a warning: this launcher carries on).
+pub(crate) fn if_replaced(app: &App, args: &[OsString], cwd: Option<&Path>, extra_env: &BTreeMap<OsString, OsString>) {
     if !replaced(app) {
-        return Ok(());
+        return;
     }
     #[cfg(unix)]
     {
@@ -48,7 +43,6 @@ pub(crate) fn if_replaced(
     }
     #[cfg(not(unix))]
     let _ = (args, cwd, extra_env);
-    Ok(())
 }
 
 /// The app's extra environment carried by the launcher that `exec`ed this one (empty when none);

@@ -20,7 +20,6 @@
 //! A file has no feed around it: it cannot say it is still fresh, so expiry and sequence do not
 //! apply; the floor still refuses going back.
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,39 +32,16 @@ use crate::start::state::UpdateState;
 
 /// What `--sea-install` did.
 #[derive(Debug, PartialEq, Eq)]
-enum Installed {
+pub(crate) enum Installed {
     /// Installed this version.
     New(semver::Version),
     /// This version was already installed.
     Already(semver::Version),
 }
 
-/// `--sea-install <FILE>`: exit 0 when installed or already installed.
-pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate::commands::error::LauncherError> {
-    let name = app.name();
-    let Some(file) = file.filter(|f| !f.is_empty()) else {
-        return Err(UpdateError::Usage(format!(
-            "--sea-install needs a file: `{name} --sea-install <FILE>` (a .sea artifact of a release directory, or a packed executable of {name})"
-        ))
-        .into());
-    };
-    let path = Path::new(file);
-    let updater = Updater::for_install(app)?;
-    match updater.install_file(path)? {
-        Installed::New(version) => {
-            crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
-            if !app.auto_update().unwrap_or(true) {
-                let var = app.vars.name(crate::start::vars::AUTO_UPDATE);
-                crate::say::say!(
-                    "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"
-                );
-            }
-        }
-        Installed::Already(version) => {
-            crate::say::say!("{name}: {version} from {} is already installed; nothing to do", path.display());
-        }
-    }
-    Ok(0)
+/// Installs the release in the file at `path` (see the module docs).
+pub(crate) fn install_file(app: &App, path: &Path) -> Result<Installed, UpdateError> {
+    Updater::for_install(app)?.install_file(path)
 }
 
 impl<'a> Updater<'a> {

@@ -198,7 +198,7 @@ pub(crate) struct Download {
 
 impl Download {
     /// `updated 1.4.0 -> 1.5.0: downloaded 2.1 MB of 48.0 MB (delta from 1.4.0)`.
-    fn line(&self, version: &Version) -> String {
+    pub(crate) fn line(&self, version: &Version) -> String {
         let mb = |b: u64| format!("{:.1} MB", b as f64 / 1_000_000.0);
         let how = match &self.delta_from {
             Some(from) => format!("delta from {from}"),
@@ -218,27 +218,9 @@ struct Updater<'a> {
     limits: http::Limits,
 }
 
-/// `--sea-update`: exit 0 when installed or already current.
-pub(crate) fn run_command(app: &App) -> Result<i32, crate::commands::error::LauncherError> {
-    let updater = Updater::new(app, true)?;
-    let outcome = updater.run()?;
-    let name = app.name();
-    match outcome {
-        Outcome::UpToDate { current, newest_offered } => {
-            crate::say::say!("{name} is up to date ({current})");
-            if let Some(offered) = newest_offered.filter(|o| *o < current) {
-                crate::say::say!("{name}: the feed offers {offered}, older than {current}: refusing to go back");
-            }
-        }
-        Outcome::Installed { version, launcher, download } => {
-            crate::say::say!("{name}: {}", download.line(&version));
-            crate::say::say!("{name}: installed {version}; it is used from the next start");
-            if let Some(l) = launcher {
-                crate::say::say!("{name}: the launcher was updated to {l}");
-            }
-        }
-    }
-    Ok(0)
+/// `--sea-update`: one update now, in the foreground (waits for another update, shows progress).
+pub(crate) fn update_now(app: &App) -> Result<Outcome, UpdateError> {
+    Updater::new(app, true)?.run()
 }
 
 /// The background check: at most once per [`CHECK_PERIOD`], silent (logs only), skipped when
