@@ -27,7 +27,6 @@ mod say;
 mod start;
 mod update;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use sea_payload::Package;
@@ -39,6 +38,7 @@ use crate::commands::error::LauncherError;
 use crate::commands::info;
 use crate::start::dirs::Dirs;
 use crate::start::process::Process;
+use crate::start::settings::Settings;
 use crate::start::vars::{self, Vars};
 use crate::start::{logging, stub};
 
@@ -69,9 +69,10 @@ fn run() -> ! {
     };
     let manifest = package.manifest();
     let vars = Vars::new(manifest.env_prefix());
+    let settings = Settings::parse(&process, &vars);
     let log_var = vars.name(vars::LOG);
     let name = manifest.name.clone();
-    let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var, &name);
+    let log_warning = logging::init(settings.log.as_deref(), &log_var, &name);
     if let Some(warning) = log_warning {
         crate::say::say!("{name}: warning: {warning}");
     }
@@ -82,7 +83,7 @@ fn run() -> ! {
     };
     // The context lives as long as the process; leaking it lets the background thread borrow it.
     let app: &'static App =
-        Box::leak(Box::new(App { process, vars, package, dirs, launcher_version: App::launcher_version() }));
+        Box::leak(Box::new(App { process, vars, settings, package, dirs, launcher_version: App::launcher_version() }));
     let mode = app.process.args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let result = match mode {
         "--sea-info" => info::run(app),

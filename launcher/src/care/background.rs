@@ -28,7 +28,7 @@ pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let started = Instant::now();
     let stamp = app.dirs.cache.join("gc.stamp");
     // A bad value must not stop the app: logged, and the default used.
-    let min_age = app.gc_min_age().unwrap_or_else(|e| {
+    let min_age = app.settings.gc_min_age.clone().unwrap_or_else(|e| {
         tracing::warn!(error = %e, days = gc::DEFAULT_MIN_AGE_DAYS, "background clean-up uses the default");
         Duration::from_secs(gc::DEFAULT_MIN_AGE_DAYS * 86_400)
     });

@@ -50,9 +50,6 @@ pub(crate) enum LauncherError {
     /// The entry could not be started.
     #[error(transparent)]
     Spawn(#[from] SuperviseError),
-    /// A variable has a value the launcher cannot use.
-    #[error("{var}={value:?} is not valid: {reason}")]
-    BadVariable { var: String, value: String, reason: String },
     /// A variable has a value the launcher cannot use (bounds and spellings in `vars`).
     #[error(transparent)]
     BadValue(#[from] crate::start::vars::BadValue),
@@ -112,7 +109,7 @@ impl LauncherError {
             LauncherError::Select(_) | LauncherError::Update(_) => code::UNAVAILABLE,
             LauncherError::Spawn(e) if e.is_not_found() => code::NOT_FOUND,
             LauncherError::Spawn(_) => code::CANNOT_EXECUTE,
-            LauncherError::BadVariable { .. } | LauncherError::BadValue(_) => code::USAGE,
+            LauncherError::BadValue(_) => code::USAGE,
             LauncherError::RestartStorm { .. } => code::TEMPFAIL,
         }
     }

@@ -6,13 +6,14 @@ use std::io::Write;
 use crate::app::App;
 use crate::care::gc::{self, Policy};
 use crate::commands::error::{LauncherError, code};
+use crate::start::select::Listing;
 
 /// Exit 0, or 74 when a tree could not be removed (each one is warned about).
 pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
     app.dirs.ensure_cache_root()?;
-    let min_age = app.gc_min_age()?;
+    let min_age = app.settings.gc_min_age.clone()?;
     let pin = app.pin()?;
-    let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), false, app.updates_enabled())?;
+    let selection = app.select(pin.as_ref(), Listing::Contenders, app.updates())?;
     let policy = Policy { min_age, protect: vec![selection.chosen().id.clone(), app.manifest().tree_id()] };
     let report = gc::collect(&app.dirs.pkg, &policy);
     gc::sweep_home(&app.dirs.home);

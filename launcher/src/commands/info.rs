@@ -6,13 +6,14 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::commands::error::LauncherError;
+use crate::start::select::Listing;
 use crate::start::state::UpdateState;
 
 /// Prints the JSON document; exit code 0.
 pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
     let manifest = app.manifest();
     let pin = app.pin()?;
-    let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), true, app.updates_enabled())?;
+    let selection = app.select(pin.as_ref(), Listing::All, app.updates())?;
     let chosen = selection.chosen();
     let state = UpdateState::load(&app.dirs.home);
     let doc = json!({
@@ -30,7 +31,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
             "dir": chosen.dir,
         },
         "candidates": selection.candidates,
-        "pinned": pin.as_ref().map(|(v, _)| v.to_string()),
+        "pinned": pin.as_ref().map(|p| p.version.to_string()),
         "auto_update": app.updates_enabled(),
         "dirs": {
             "home": app.dirs.home,
@@ -54,6 +55,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
             "highest_verified": app.floor(&state).map(|v| v.to_string()),
             "last_check": state.last_check,
         },
+        "settings": app.settings.report(),
         "warnings": selection.warnings,
     });
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();

@@ -22,7 +22,7 @@ pub(crate) fn run(app: &App, file: Option<&OsStr>) -> Result<i32, LauncherError>
     match install::install_file(app, path)? {
         Installed::New(version) => {
             crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
-            if !app.auto_update().unwrap_or(true) {
+            if !app.settings.auto_update.clone().unwrap_or(true) {
                 let var = app.vars.name(crate::start::vars::AUTO_UPDATE);
                 crate::say::say!(
                     "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"

@@ -30,7 +30,7 @@ use crate::run::signals::{self, SignalRelay};
 use crate::run::supervise::{self, Exit, Spawn, SuperviseError};
 use crate::start::extract::{self, ExtractOptions};
 use crate::start::lock::{self, Lock, LockError, Mode};
-use crate::start::select::{Candidate, Source};
+use crate::start::select::{Candidate, Ineligible, Listing, Pin, Source};
 use crate::start::tree::{self, TreePaths};
 use crate::start::vars;
 
@@ -57,7 +57,7 @@ struct Session<'a> {
     args: Vec<OsString>,
     cwd: Option<PathBuf>,
     extra_env: BTreeMap<OsString, OsString>,
-    pin: Option<(Version, String)>,
+    pin: Option<Pin>,
     excluded: Vec<String>,
     /// Usage locks by tree id: one per tree, however many restarts (a `BTreeMap`: a `HashMap`
     /// would cost the warm start a `getrandom` for its keys).
@@ -134,8 +134,8 @@ impl Session<'_> {
     /// Chooses and readies a version; falls back past update trees that turn out broken.
     fn prepare(&mut self) -> Result<Target, LauncherError> {
         loop {
-            let pin = self.pin.as_ref().map(|(v, var)| (v, var.as_str()));
-            let selection = self.app.select(pin, false, self.app.updates_enabled())?;
+            let pin = self.pin.as_ref();
+            let selection = self.app.select(pin, Listing::Contenders, self.app.updates())?;
             for warning in &selection.warnings {
                 self.app.warn(warning);
             }
@@ -307,11 +307,11 @@ impl Session<'_> {
 
     /// A restart request's `version` pins the next runs — but, unlike `<PREFIX>_VERSION` (the
     /// user's explicit choice), it does not override a bad mark: the app asking for a version
-    /// that crashed on start three times would only crash again. The pin is then dropped with a
+    /// that was marked bad for crashing on start would only crash again. The pin is then dropped with a
     /// warning naming the variable that does override it.
     fn pin_for_restart(&mut self, version: Version) {
-        let requested = (&version, "the restart request");
-        let marked_bad = match self.app.select(Some(requested), false, self.app.updates_enabled()) {
+        let requested = Pin { version, set_by: "the restart request".to_owned() };
+        let marked_bad = match self.app.select(Some(&requested), Listing::Contenders, self.app.updates()) {
             Ok(selection) => selection.chosen().is_marked_bad(),
             // Not available: keep the pin, so the next run reports it like any unavailable pin.
             Err(_) => false,
@@ -319,12 +319,13 @@ impl Session<'_> {
         if marked_bad {
             self.app.warn(&format!(
                 "the restart request asks for version {version}, but {}; ignoring that version (set {}={version} to run it anyway)",
-                crate::start::select::BAD,
-                self.app.vars.name(vars::VERSION)
+                Ineligible::MarkedBad,
+                self.app.vars.name(vars::VERSION),
+                version = requested.version,
             ));
             return;
         }
-        self.pin = Some((version, "the restart request".to_owned()));
+        self.pin = Some(requested);
     }
 
     /// Exit code 75: reads the restart request and prepares the next run.

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::care::verify::{Depth, Findings, check, load_index};
 use crate::commands::error::{LauncherError, code};
 use crate::start::extract::{self, ExtractOptions};
-use crate::start::select::Source;
+use crate::start::select::{Listing, Source};
 use crate::start::tree::{self, TreePaths};
 
 /// Hashes the executable's own payload, then every file of the tree in use
@@ -22,7 +22,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
     app.dirs.ensure_home()?;
     app.dirs.ensure_cache_root()?;
     let pin = app.pin()?;
-    let selection = app.select(pin.as_ref().map(|(v, var)| (v, var.as_str())), false, app.updates_enabled())?;
+    let selection = app.select(pin.as_ref(), Listing::Contenders, app.updates())?;
     let chosen = selection.chosen().clone();
     if !chosen.dir.join(tree::MANIFEST).exists() && chosen.source == Source::Bundled {
         let _ = writeln!(out, "version {} is not extracted yet: nothing else to verify", chosen.version);

@@ -68,7 +68,7 @@ pub(crate) fn mark(temp: &Path, boot: &str) -> io::Result<()> {
 #[cfg(target_os = "linux")]
 pub(crate) fn flush(dir: &Path) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
-    let meta = fs::File::open(dir.join(crate::start::tree::META_DIR))?;
+    let meta = fs::File::open(dir.join(sea_payload::paths::RESERVED_DIR))?;
     let name = c"unflushed";
     // SAFETY: a valid directory descriptor and a NUL-terminated name; `stat` is written by the call.
     let present = unsafe {

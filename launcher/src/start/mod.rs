@@ -7,6 +7,7 @@ pub(crate) mod lock;
 pub(crate) mod logging;
 pub(crate) mod process;
 pub(crate) mod select;
+pub(crate) mod settings;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) mod startup;
 pub(crate) mod state;

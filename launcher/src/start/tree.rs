@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sea_payload::Manifest;
 
-/// sea's directory inside a tree.
-pub(crate) const META_DIR: &str = ".sea";
+/// sea's directory inside a tree: the name the payload format reserves (the paths below spell it
+/// out; a test checks they agree).
+pub(crate) const META_DIR: &str = sea_payload::paths::RESERVED_DIR;
 /// The manifest, relative to the tree.
 pub(crate) const MANIFEST: &str = ".sea/manifest.json";
 /// Where the background check moves a damaged tree's manifest.
@@ -178,5 +179,12 @@ mod tests {
         assert_ne!(t.temp_dir(), t.temp_dir());
         assert_eq!(parse_scratch_name("1.0.0-0123456789ab"), None);
         assert_eq!(parse_scratch_name(".hidden"), None);
+    }
+
+    #[test]
+    fn the_metadata_paths_are_inside_the_reserved_directory() {
+        for path in [MANIFEST, MANIFEST_DAMAGED, INDEX, UPDATE_MARK] {
+            assert!(path.strip_prefix(META_DIR).is_some_and(|rest| rest.starts_with('/')), "{path}");
+        }
     }
 }

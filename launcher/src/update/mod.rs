@@ -56,10 +56,9 @@ use crate::app::App;
 use crate::progress::Progress;
 use crate::start::extract::{self, ExtractError, ExtractOptions};
 use crate::start::lock::{self, LockError, Mode};
-use crate::start::select::Source;
+use crate::start::select::{Listing, Source, Updates};
 use crate::start::state::UpdateState;
 use crate::start::tree::TreePaths;
-use crate::start::vars;
 
 /// How often the background check runs.
 pub(crate) const CHECK_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -282,10 +281,10 @@ fn now_secs() -> u64 {
 impl<'a> Updater<'a> {
     fn new(app: &'a App, interactive: bool) -> Result<Self, UpdateError> {
         // A bad value refuses `--sea-update`; the background check was warned about at start.
-        let enabled = app.auto_update().or_else(|e| if interactive { Err(e) } else { Ok(true) })?;
+        let enabled = app.settings.auto_update.clone().or_else(|e| if interactive { Err(e) } else { Ok(true) })?;
         if !enabled {
-            let value = app.process.app_var(&app.vars, vars::AUTO_UPDATE).unwrap_or_default().to_string_lossy();
-            return Err(UpdateError::Disabled { var: format!("{}={value}", app.vars.name(vars::AUTO_UPDATE)) });
+            let var = app.settings.auto_update_text().unwrap_or_default().to_owned();
+            return Err(UpdateError::Disabled { var });
         }
         let update = &app.manifest().update;
         let (Some(feed_url), Some(_)) = (update.feed.clone(), update.root()) else {
@@ -293,8 +292,8 @@ impl<'a> Updater<'a> {
         };
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
         // A mirror replaces the URL only; the keys, the channel and every check stay.
-        let feed_url = match app.process.app_var(&app.vars, vars::UPDATE_URL) {
-            Some(raw) => vars::feed_url(&app.vars.name(vars::UPDATE_URL), raw, &channel)?,
+        let feed_url = match app.settings.update_url(&app.vars, &channel)? {
+            Some(mirror) => mirror,
             None => {
                 feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
                 feed_url
@@ -341,7 +340,7 @@ impl<'a> Updater<'a> {
     /// bad.
     fn installed_version(&self) -> Version {
         let mut current = self.app.manifest().version.clone();
-        if let Ok(selection) = self.app.select(None, true, true) {
+        if let Ok(selection) = self.app.select(None, Listing::All, Updates::On) {
             for c in selection.candidates.iter().filter(|c| c.source == Source::Update && c.counts_as_installed()) {
                 current = current.max(c.version.clone());
             }
