@@ -7,7 +7,7 @@
 //! * the tree the caller is about to use (`protect`);
 //! * a tree used within the last `<PREFIX>_GC_MIN_AGE_DAYS` days (default 7), "used" being the
 //!   mtime of its lock file, which launchers refresh at most hourly;
-//! * the two newest versions;
+//! * the [`KEEP_NEWEST`] (two) newest versions;
 //! * anything this code did not create: only directories named `<semver>-<12 hex>` holding a
 //!   `.sea/` directory, their lock files, and our `.tmp-`/`.trash-` scratch directories are
 //!   considered; everything else in the cache is left alone.
@@ -50,8 +50,56 @@ pub(crate) struct Policy {
 pub(crate) struct Decision {
     /// Tree id.
     pub(crate) id: String,
-    /// `removed`, or why it was kept.
-    pub(crate) outcome: String,
+    /// Removed, or why it was kept.
+    #[serde(serialize_with = "as_text")]
+    pub(crate) outcome: Outcome,
+}
+
+/// Removed, or why a tree was kept; `--sea-gc` prints these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Renamed away and deleted.
+    Removed,
+    /// Another clean-up removed it between the listing and the lock.
+    RemovedByAnother,
+    /// One of the [`KEEP_NEWEST`] highest versions.
+    Newest,
+    /// The caller uses it or is about to ([`Policy::protect`]).
+    Protected,
+    /// A launcher holds its shared lock.
+    InUse,
+    /// Used more recently than [`Policy::min_age`], this long ago.
+    Recent(Duration),
+    /// Removing it failed (the error is in [`Report::errors`]).
+    Failed,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Removed => f.write_str("removed"),
+            Outcome::RemovedByAnother => f.write_str("removed (by another clean-up)"),
+            Outcome::Newest => write!(f, "kept: one of the {} newest versions", in_words(KEEP_NEWEST)),
+            Outcome::Protected => f.write_str("kept: about to be used"),
+            Outcome::InUse => f.write_str("kept: in use"),
+            Outcome::Recent(age) => write!(f, "kept: used {} ago", human(*age)),
+            Outcome::Failed => f.write_str("kept: error"),
+        }
+    }
+}
+
+fn as_text<S: serde::Serializer>(outcome: &Outcome, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(outcome)
+}
+
+/// Small counts in words ("the two newest versions").
+fn in_words(n: usize) -> String {
+    match n {
+        1 => "one".to_owned(),
+        2 => "two".to_owned(),
+        3 => "three".to_owned(),
+        n => n.to_string(),
+    }
 }
 
 /// The result of one clean-up.
@@ -68,7 +116,10 @@ pub(crate) struct Report {
 impl Report {
     /// Ids removed.
     pub(crate) fn removed(&self) -> impl Iterator<Item = &str> {
-        self.trees.iter().filter(|d| d.outcome.starts_with("removed")).map(|d| d.id.as_str())
+        self.trees
+            .iter()
+            .filter(|d| matches!(d.outcome, Outcome::Removed | Outcome::RemovedByAnother))
+            .map(|d| d.id.as_str())
     }
 }
 
@@ -117,15 +168,15 @@ pub(crate) fn collect(pkg: &Path, policy: &Policy) -> Report {
     let newest = newest_ids(&listing.trees);
     for id in listing.trees.keys() {
         let outcome = if newest.contains(id) {
-            "kept: one of the two newest versions".to_owned()
+            Outcome::Newest
         } else if policy.protect.contains(id) {
-            "kept: about to be used".to_owned()
+            Outcome::Protected
         } else {
             match remove_tree(pkg, id, policy.min_age) {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     report.errors.push(format!("cannot remove {id}: {e}"));
-                    "kept: error".to_owned()
+                    Outcome::Failed
                 }
             }
         };
@@ -157,21 +208,21 @@ fn newest_ids(trees: &BTreeMap<String, Version>) -> Vec<String> {
     ids
 }
 
-fn remove_tree(pkg: &Path, id: &str, min_age: Duration) -> io::Result<String> {
+fn remove_tree(pkg: &Path, id: &str, min_age: Duration) -> io::Result<Outcome> {
     let paths = TreePaths::new(pkg, id);
     if let Some(age) = last_used(&paths).and_then(|t| SystemTime::now().duration_since(t).ok())
         && age < min_age
     {
-        return Ok(format!("kept: used {} ago", human(age)));
+        return Ok(Outcome::Recent(age));
     }
     let Some(held) = lock::try_acquire(&paths.lock, Mode::Exclusive).map_err(io::Error::other)? else {
-        return Ok("kept: in use".to_owned());
+        return Ok(Outcome::InUse);
     };
     // Checked again under the lock: a launcher may have started using it meanwhile and released.
     if let Some(age) = held.last_used().and_then(|t| SystemTime::now().duration_since(t).ok())
         && age < min_age
     {
-        return Ok(format!("kept: used {} ago", human(age)));
+        return Ok(Outcome::Recent(age));
     }
     // Another clean-up may have removed the tree (and unlinked its lock file, which locking just
     // created again) between our listing and our lock: then there is nothing left but that file.
@@ -180,7 +231,7 @@ fn remove_tree(pkg: &Path, id: &str, min_age: Duration) -> io::Result<String> {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             held.remove();
-            return Ok("removed (by another clean-up)".to_owned());
+            return Ok(Outcome::RemovedByAnother);
         }
         Err(e) => return Err(e),
     }
@@ -189,7 +240,7 @@ fn remove_tree(pkg: &Path, id: &str, min_age: Duration) -> io::Result<String> {
         extract.remove();
     }
     held.remove();
-    removed.map(|()| "removed".to_owned())
+    removed.map(|()| Outcome::Removed)
 }
 
 /// When a tree was last used: its lock file's mtime, else the tree's own.
