@@ -6,25 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use sea_tests::faults::Feed;
+use sea_tests::faults::{Publisher, limit_file_size, noise};
 use sea_tests::layout::{self, names, pkg_dir};
 use sea_tests::server::Fault;
-use sea_tests::{Sandbox, bins, is_root, run, set_mode, text};
+use sea_tests::{Sandbox, bins, require, require_root, run, set_mode, text};
 
-/// The shared feed world (`sea_tests::faults::Feed`, app `hello`), with the update tests' own
+/// The shared feed world (`sea_tests::faults::Publisher`, app `hello`), with the update tests' own
 /// app builder and a short update timeout.
-struct World(Feed);
+struct World(Publisher);
 
 impl std::ops::Deref for World {
-    type Target = Feed;
-    fn deref(&self) -> &Feed {
+    type Target = Publisher;
+    fn deref(&self) -> &Publisher {
         &self.0
     }
 }
 
 impl World {
     fn new() -> Self {
-        World(Feed::new("hello"))
+        World(Publisher::new("hello"))
     }
 
     /// Packs version `version` of app `name`, whose entry prints its version and then runs `tail`.
@@ -389,14 +389,7 @@ fn a_feed_can_never_roll_a_client_back() {
 /// Version 2.0.0 with 6 MB of incompressible data.
 fn big_release(w: &World) -> PathBuf {
     let big = w.sb.app("hello-big").exec("bin/app", "#!/bin/sh\necho big\n");
-    let mut seed = 11u64;
-    let noise: Vec<u8> = (0..6 * 1024 * 1024)
-        .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-            (seed >> 56) as u8
-        })
-        .collect();
-    fs::write(big.path().join("blob"), noise).expect("write");
+    fs::write(big.path().join("blob"), noise(11, 6 << 20)).expect("write");
     let key = w.key.to_string_lossy().into_owned();
     let flags = ["--compression", "zstd:1", "--feed", &w.url(), "--public-key", &w.public_key, "--sign-key", &key];
     let v2 = w.sb.pack(big.path(), "hello", "2.0.0", "bin/app", &flags);
@@ -413,16 +406,7 @@ fn a_disk_that_fills_mid_download_leaves_nothing() {
     // Files may not grow past 1 MiB: the download fails with EFBIG part-way, as on a full disk.
     let mut cmd = w.sb.cmd(&v1);
     cmd.arg("--sea-update").env("HELLO_UPDATE_TIMEOUT", "5");
-    // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs in the child before exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 1 << 20, rlim_max: 1 << 20 };
-            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            Ok(())
-        });
-    }
+    limit_file_size(&mut cmd, 1 << 20);
     let out = run(&mut cmd);
     assert_failed_cleanly(&w, &out, "disk filled up while downloading", &v1);
     assert!(text(&out).1.contains("HELLO_CACHE_HOME"), "{}", text(&out).1);
@@ -431,8 +415,7 @@ fn a_disk_that_fills_mid_download_leaves_nothing() {
 
 #[test]
 fn a_download_that_cannot_fit_is_refused_up_front() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a small file system");
+    if !require_root("mount a small file system") {
         return;
     }
     let w = World::new();
@@ -440,8 +423,8 @@ fn a_download_that_cannot_fit_is_refused_up_front() {
     big_release(&w);
     let cache = w.sb.path("tiny-cache");
     fs::create_dir(&cache).expect("mkdir");
-    if !run(w.sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"]).arg(&cache)).status.success() {
-        eprintln!("skipped: cannot mount tmpfs");
+    let mounted = run(w.sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs"]).arg(&cache));
+    if !require(mounted.status.success(), &format!("cannot mount tmpfs here: {}", text(&mounted).1.trim())) {
         return;
     }
     let small = run(w.sb.cmd(&v1).env("HELLO_CACHE_HOME", &cache).env("HELLO_AUTO_UPDATE", "0"));

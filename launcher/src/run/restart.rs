@@ -221,27 +221,19 @@ impl StormGuard {
 mod tests {
     use super::*;
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
+    /// A scratch directory (its path, and the `tempfile` guard that removes it on drop).
+    struct Scratch(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("sea-restart-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create scratch dir");
-            Scratch(dir)
+            let dir = tempfile::Builder::new().prefix(&format!("sea-restart-{tag}-")).tempdir().expect("temp dir");
+            Scratch(dir.path().to_owned(), dir)
         }
 
         fn file(&self, contents: impl AsRef<[u8]>) -> PathBuf {
             let path = self.0.join("restart.json");
             std::fs::write(&path, contents).expect("write restart file");
             path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

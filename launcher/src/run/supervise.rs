@@ -342,21 +342,13 @@ mod tests {
         }
     }
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
+    /// A scratch directory (its path, and the `tempfile` guard that removes it on drop).
+    struct Scratch(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("sea-supervise-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("create scratch dir");
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            let dir = tempfile::Builder::new().prefix(&format!("sea-supervise-{tag}-")).tempdir().expect("temp dir");
+            Scratch(dir.path().to_owned(), dir)
         }
     }
 

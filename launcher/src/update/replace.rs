@@ -316,15 +316,13 @@ mod tests {
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
+    /// A scratch directory (its path, and the `tempfile` guard that removes it on drop).
+    struct Scratch(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("sea-replace-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).expect("mkdir");
-            Scratch(dir)
+            let dir = tempfile::Builder::new().prefix(&format!("sea-replace-{tag}-")).tempdir().expect("temp dir");
+            Scratch(dir.path().to_owned(), dir)
         }
 
         fn script(&self, name: &str, body: &str) -> PathBuf {
@@ -332,12 +330,6 @@ mod tests {
             fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
             path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
         }
     }
 
