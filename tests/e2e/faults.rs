@@ -387,7 +387,8 @@ fn a_crash_looping_update_is_marked_bad_and_the_previous_version_runs_with_a_war
     assert!(text(&out).1.contains("running pinned version 2.0.0 although it is marked bad"), "{}", text(&out).1);
 }
 
-// Product bugs found by these tests and the stress run, pinned until fixed.
+// Regression tests: product bugs these tests and the stress run found, now fixed; each test
+// fails on the code before its fix.
 
 #[test]
 fn concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed() {

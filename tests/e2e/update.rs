@@ -447,9 +447,10 @@ fn a_download_that_cannot_fit_is_refused_up_front() {
 /// version).
 fn newer_stub(sb: &Sandbox) -> PathBuf {
     let mut bytes = fs::read(&bins().launcher).expect("stub");
-    let marker = format!("SEA-STUB-INFO:1;version={};", env!("CARGO_PKG_VERSION"));
-    let at = bytes.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker");
-    let digit = at + "SEA-STUB-INFO:1;version=".len();
+    let host = sea_payload::platform::host().expect("host platform");
+    let marker = sea_payload::marker::encode(env!("CARGO_PKG_VERSION"), host);
+    let at = bytes.windows(marker.len()).position(|w| w == marker).expect("marker");
+    let digit = at + marker.windows(8).position(|w| w == b"version=").expect("version field") + 8;
     bytes[digit] = b'9';
     let path = sb.path("sea-launcher-newer");
     fs::write(&path, bytes).expect("write");
@@ -645,9 +646,10 @@ fn a_signed_launcher_for_another_platform_is_refused_and_the_executable_still_st
     assert_eq!(other.len(), host.len());
     assert_unrunnable_launcher_is_refused(
         |mut bytes, version| {
-            let marker = format!("SEA-STUB-INFO:1;version={version};platform={host};");
-            let at = bytes.windows(marker.len()).position(|w| w == marker.as_bytes()).expect("marker");
-            let field = at + marker.len() - host.len() - 1;
+            let marker = sea_payload::marker::encode(version, host);
+            let at = bytes.windows(marker.len()).position(|w| w == marker).expect("marker");
+            // `platform=<host>;` then the NUL.
+            let field = at + marker.len() - host.len() - 2;
             bytes[field..field + host.len()].copy_from_slice(other.as_bytes());
             bytes
         },
@@ -663,7 +665,7 @@ fn a_signed_launcher_that_cannot_execute_is_refused_and_the_executable_still_sta
             // An ELF header and the marker, and nothing that runs: `Exec format error`.
             let mut bytes = b"\x7fELF\x02\x01\x01\0".to_vec();
             bytes.resize(4096, 0);
-            bytes.extend_from_slice(format!("SEA-STUB-INFO:1;version={version};platform={host};\0").as_bytes());
+            bytes.extend(sea_payload::marker::encode(version, host));
             bytes.resize(8192, 0);
             bytes
         },

@@ -242,9 +242,10 @@ impl Sandbox {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("fake-{version}"));
         let platform = sea_payload::platform::host().unwrap();
-        let marker =
-            format!("#!/bin/false\nnot a real launcher\0SEA-STUB-INFO:1;version={version};platform={platform};\0end\n");
-        fs::write(&path, marker).unwrap();
+        let mut bytes = b"#!/bin/false\nnot a real launcher\0".to_vec();
+        bytes.extend(sea_payload::marker::encode(version, &platform));
+        bytes.extend_from_slice(b"end\n");
+        fs::write(&path, bytes).unwrap();
         set_mode(&path, 0o755);
         path
     }

@@ -1,8 +1,9 @@
-//! Bad-version marks: a version that crashes on start three runs in a row is not chosen again.
+//! Bad-version marks: a version that crashes on start [`CRASHES_TO_BAD`] runs in a row is not
+//! chosen again.
 //!
-//! "Crashes on start" (SPEC): its entry cannot be executed, or the app dies of SIGSEGV, SIGBUS,
-//! SIGILL, SIGABRT or SIGFPE within 10 s of start — three runs in a row, without ever having run
-//! longer. A run that lasts longer proves the version can work, and it is never marked bad after
+//! "Crashes on start" (README, "Directories, locks and clean-up"): its entry cannot be executed,
+//! or the app dies of one of [`CRASH_SIGNALS`] (SIGSEGV, SIGBUS, SIGILL, SIGABRT, SIGFPE) within
+//! [`START_WINDOW`] of start — in a row, without ever having run longer. A run that lasts longer proves the version can work, and it is never marked bad after
 //! that; any other run ends a streak. The bundled payload is never marked: it is the fallback.
 //!
 //! State lives in `<home>/health/<tree id>.json` and is written only at exit, and only when it

@@ -2,7 +2,7 @@
 //!
 //! Every message is printed as `<name>: <message>` on stderr. Codes follow sysexits(3) where one
 //! fits, and the shells' 126/127 for an entry that cannot be run; never 75, which means "restart"
-//! to whoever runs the launcher (except for the restart storm, which SPEC gives code 75).
+//! to whoever runs the launcher (except for the restart storm, which the README's "Exit codes" gives code 75).
 
 use std::io;
 use std::path::PathBuf;
