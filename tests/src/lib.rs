@@ -243,7 +243,7 @@ impl Sandbox {
         let path = dir.join(format!("fake-{version}"));
         let platform = sea_payload::platform::host().unwrap();
         let mut bytes = b"#!/bin/false\nnot a real launcher\0".to_vec();
-        bytes.extend(sea_payload::marker::encode(version, &platform));
+        bytes.extend(sea_payload::marker::encode(version, platform));
         bytes.extend_from_slice(b"end\n");
         fs::write(&path, bytes).unwrap();
         set_mode(&path, 0o755);

@@ -789,10 +789,8 @@ fn verify_reader(
 ) -> Result<(), UpdateError> {
     let url = artifact.url.clone();
     let io = |source| UpdateError::Io { what: "read", path: from.to_owned(), source };
-    let sig = minisign_verify::Signature::decode(&artifact.signature).map_err(|e| UpdateError::ArtifactSignature {
-        url: url.clone(),
-        source: SignatureError::BadSignature(e.to_string()),
-    })?;
+    let sig = signature::parse_signature(&artifact.signature)
+        .map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     // The release key whose id the signature names; a key the statement does not trust is
     // "another key", whatever signed it.
     let keys = trusted
@@ -801,18 +799,8 @@ fn verify_reader(
         .map(|key| signature::parse_public_key(key))
         .collect::<Result<Vec<_>, _>>()
         .map_err(UpdateError::FeedSignature)?;
-    let mut found = Err(SignatureError::OtherKey);
-    for public_key in &keys {
-        match public_key.verify_stream(&sig) {
-            Ok(verifier) => {
-                found = Ok(verifier);
-                break;
-            }
-            Err(minisign_verify::Error::UnexpectedKeyId) => {}
-            Err(other) => found = Err(SignatureError::BadSignature(other.to_string())),
-        }
-    }
-    let mut verifier = found.map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
+    let mut verifier = signature::Streaming::start(&sig, &keys)
+        .map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     let mut hasher = digest::HashingReader::new(&mut reader);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -829,7 +817,7 @@ fn verify_reader(
     if Some(sha) != digest::from_hex(&artifact.sha256) {
         return Err(UpdateError::DigestMismatch { url });
     }
-    verifier.finalize().map_err(|_| UpdateError::ArtifactSignature { url, source: SignatureError::Mismatch })
+    verifier.finish().map_err(|_| UpdateError::ArtifactSignature { url, source: SignatureError::Mismatch })
 }
 
 /// Refuses a download that cannot fit (what is already downloaded counts as fitting).
