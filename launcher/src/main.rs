@@ -1,20 +1,57 @@
 //! sea-launcher: the native stub of a packed executable.
 //!
 //! `main` is the one dispatch point (as in rustup): it opens the executable's own payload, reads
-//! the process's inputs once, and hands off to a mode — `--sea-info`, `--sea-update`, `--sea-gc`,
-//! `--sea-verify`, `--sea-install <FILE>` when that is the first argument, otherwise `launch`, which runs the app with
-//! every argument untouched (`--help` and `--version` included). Errors become exit codes in one
-//! place ([`error::LauncherError::exit_code`]) and are printed as `<name>: <message>`.
+//! the process's inputs and settings once, and hands off to a command — `--sea-info`,
+//! `--sea-update`, `--sea-gc`, `--sea-verify`, `--sea-install <FILE>` when that is the first
+//! argument, otherwise `run`, which runs the app with every argument untouched (`--help` and
+//! `--version` included). Errors become exit codes in one place
+//! ([`commands::error::LauncherError::exit_code`]) and are printed as `<name>: <message>`. The
+//! contract (commands, variables, directories, exit codes) is the README's "The packed
+//! executable" and "Directories, locks and clean-up".
 //!
-//! Module map (SPEC.md behaviour → file): directories `dirs`, extraction `extract` (+ `tree`,
-//! `lock`, and `flush` for its deferred durability), version choice `select` (+ `health` for bad
-//! marks, `state` for update state), running the app `launch` (+ `supervise`, `signals`,
-//! `gitenv`, `restart`, `relaunch`), clean-up `gc`, checks `verify` and `background`,
-//! `--sea-info` `info`, variables `vars`, process inputs `process`, what runs before all of that
-//! (Linux, glibc) `startup`.
+//! The folders follow a start: `commands/` → `start/` → `run/`, with `care/` and `update/` for
+//! what happens around it. Domain modules never import `commands`.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | `main` | start-up, refusing set-user-ID, opening the payload, dispatch |
+//! | `app` | the context every command reads: process, settings, package, directories |
+//! | `commands::run` | the default command: choose, ready, run and restart the app |
+//! | `commands::info` | `--sea-info`: what the launcher knows, as JSON |
+//! | `commands::update` | `--sea-update`: an update now, and what it did |
+//! | `commands::install` | `--sea-install <FILE>`: install a release from a file |
+//! | `commands::gc` | `--sea-gc`: clean the cache now |
+//! | `commands::verify` | `--sea-verify`: check the payload and the tree in use, repair |
+//! | `commands::error` | every error of a command, and its exit code |
+//! | `start::startup` | what runs before `main` on Linux with glibc |
+//! | `start::process` | arguments, environment, pid and own executable, read once |
+//! | `start::vars` | every variable's name and parser |
+//! | `start::settings` | the variables parsed once into typed settings |
+//! | `start::logging` | structured logs on stderr (`<PREFIX>_LOG`) |
+//! | `start::stub` | this launcher's version and platform (the stub marker) |
+//! | `start::dirs` | where home and cache are, and whether they are safe |
+//! | `start::state` | update state in the home (feed record, rollback floor) |
+//! | `start::select` | which version runs: eligibility, pins, the rollback floor |
+//! | `start::tree` | one extracted tree: paths, metadata, the per-start check |
+//! | `start::extract` | making a complete tree appear atomically, once |
+//! | `start::flush` | deferred durability of a cold-start extraction |
+//! | `start::lock` | the advisory locks that decide what is in use |
+//! | `run::spawn` | starting the app's process (clone + exec, parent-death signal) |
+//! | `run::signals` | the signal handlers and their self-pipe |
+//! | `run::supervise` | waiting, forwarding signals, mirroring the app's exit |
+//! | `run::restart` | exit code 75: restart requests and the storm guard |
+//! | `run::relaunch` | continuing in a self-updated launcher |
+//! | `run::gitenv` | git safety for the app (`safe.bareRepository`) |
+//! | `care::background` | work done while the app runs: flush, verify, clean up, update check |
+//! | `care::gc` | which trees clean-up removes, and removing them |
+//! | `care::health` | bad-version marks |
+//! | `care::verify` | deep verification of a tree against its index |
+//! | `update` | the signed feed, verified downloads, atomic installs |
+//! | `update::{http, cache, pick, delta, trust, replace, install}` | fetching, the kept feed, the release choice, deltas, the trust chain, self-replacement, installing from a file |
+//! | `say`, `progress`, `private` | messages on stderr, the progress line, files that are the user's alone |
 
 // On Linux with glibc the C `main` below replaces std's start-up, which costs a warm start
-// ~0.15 ms (see `startup`). Not under `cargo test`, whose harness brings its own `main`.
+// ~0.15 ms (see `start::startup`). Not under `cargo test`, whose harness brings its own `main`.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod app;
