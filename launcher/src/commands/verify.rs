@@ -6,7 +6,8 @@ use std::io::Write;
 use crate::app::App;
 use crate::care::verify::{Depth, Findings, check, load_index};
 use crate::commands::error::{LauncherError, code};
-use crate::start::extract::{self, ExtractOptions};
+use crate::start::extract::ExtractOptions;
+use crate::start::repair;
 use crate::start::select::{Listing, Source};
 use crate::start::tree::{self, TreePaths};
 
@@ -50,13 +51,6 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
         });
     }
     let paths = TreePaths::new(&app.dirs.pkg, &chosen.id);
-    let _usage = crate::start::lock::acquire(
-        &paths.lock,
-        crate::start::lock::Mode::Shared,
-        std::time::Duration::from_secs(120),
-        "cleaning up",
-        &mut || {},
-    )?;
     let options = ExtractOptions {
         app: app.name(),
         trusted: trusted.as_ref(),
@@ -64,7 +58,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
         progress: true,
         defer_flush: false,
     };
-    extract::ensure_tree(&app.package, &paths, &app.dirs, &options)?;
+    repair::ensure_tree_in_use(&app.package, &paths, &app.dirs, &options)?;
     let _ =
         writeln!(out, "version {}: repaired ({} damaged entries re-extracted)", chosen.version, findings.damage.len());
     Ok(code::OK)

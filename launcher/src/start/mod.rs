@@ -6,6 +6,7 @@ pub(crate) mod flush;
 pub(crate) mod lock;
 pub(crate) mod logging;
 pub(crate) mod process;
+pub(crate) mod repair;
 pub(crate) mod select;
 pub(crate) mod settings;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -627,7 +627,6 @@ impl<'a> Updater<'a> {
     fn extract_update(&self, package: &Package, trusted: &Trusted) -> Result<(), UpdateError> {
         let dirs = &self.app.dirs;
         let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
-        let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
         let options = ExtractOptions {
             app: self.app.name(),
             trusted: Some(trusted),
@@ -635,7 +634,7 @@ impl<'a> Updater<'a> {
             progress: self.interactive,
             defer_flush: false,
         };
-        extract::ensure_tree(package, &tree, dirs, &options)?;
+        crate::start::repair::ensure_tree_in_use(package, &tree, dirs, &options)?;
         Ok(())
     }
 
