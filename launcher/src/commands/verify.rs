@@ -18,7 +18,7 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
     let mut out = std::io::stdout().lock();
     app.package.verify_payload()?;
     let trusted = crate::update::trust::for_payload(app.manifest(), &app.dirs.home);
-    crate::update::trust::check_package(&app.package, trusted.as_ref())?;
+    crate::start::signer::check_package(&app.package, trusted.as_ref())?;
     let _ = writeln!(out, "payload of {}: sha256 ok", app.process.exe_path.display());
     app.dirs.ensure_home()?;
     app.dirs.ensure_cache_root()?;

@@ -91,7 +91,7 @@ impl TreeSource for Package {
     }
 
     fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError> {
-        crate::update::trust::check_package(self, trusted).map_err(ExtractError::Package)
+        crate::start::signer::check_package(self, trusted).map_err(ExtractError::Package)
     }
 
     fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError> {

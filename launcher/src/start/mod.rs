@@ -9,6 +9,7 @@ pub(crate) mod process;
 pub(crate) mod repair;
 pub(crate) mod select;
 pub(crate) mod settings;
+pub(crate) mod signer;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) mod startup;
 pub(crate) mod state;

@@ -661,7 +661,7 @@ impl<'a> Updater<'a> {
         if let Some(why) = self.foreign(package) {
             return Err(UpdateError::WrongPayload(why));
         }
-        let signer = trust::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
+        let signer = crate::start::signer::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
         signer.ok_or_else(|| UpdateError::WrongPayload("its signature was not checked".into()))
     }
 

@@ -34,10 +34,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sea_payload::package::{PackageError, PackageErrorKind};
-use sea_payload::signature::SignatureError;
+use sea_payload::Manifest;
 use sea_payload::trust::{TRUST_FILE, TrustError, TrustFile, Trusted};
-use sea_payload::{Manifest, Package};
 use serde::{Deserialize, Serialize};
 
 use super::UpdateError;
@@ -192,23 +190,6 @@ pub(crate) fn refresh(
         }
     }
     Ok(Refreshed { trusted, revoked })
-}
-
-/// Checks a package's signature over its manifest with the release keys `trusted` names (none:
-/// only says whether it is signed); returns the key that signed it.
-pub(crate) fn check_package(package: &Package, trusted: Option<&Trusted>) -> Result<Option<String>, PackageError> {
-    let Some(trusted) = trusted else {
-        package.check_signature(None)?;
-        return Ok(None);
-    };
-    let error = |kind| PackageError { path: package.path().to_owned(), kind: Box::new(kind) };
-    let signature = package.signature().ok_or_else(|| error(PackageErrorKind::Unsigned))?;
-    trusted.verify_release(package.manifest_bytes(), signature).map(Some).map_err(|e| {
-        error(PackageErrorKind::Signature(match e {
-            TrustError::Signature(e) => e,
-            _ => SignatureError::OtherKey,
-        }))
-    })
 }
 
 #[cfg(test)]
