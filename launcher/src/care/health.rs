@@ -10,7 +10,6 @@
 //! changes (a crash, the first long run, the end of a streak), so the warm path reads nothing
 //! for the bundled payload and writes nothing at all.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -73,7 +72,11 @@ fn path(home: &Path, id: &str) -> PathBuf {
 
 /// The record of a version; a missing or unreadable record is a clean one.
 pub(crate) fn load(home: &Path, id: &str) -> Health {
-    fs::read(path(home, id)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    // A record is a few dozen bytes; anything much larger is not one.
+    sea_payload::bounded::read(&path(home, id), 64 * 1024)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Whether the version is marked bad.

@@ -36,6 +36,9 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
+/// Largest state file read: a few records per channel take a few kilobytes.
+const MAX_LEN: u64 = 1024 * 1024;
+
 /// The update state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UpdateState {
@@ -88,7 +91,10 @@ impl UpdateState {
     /// Reads the state; a missing or malformed file is an empty state (malformed: the next
     /// successful check rewrites it).
     pub(crate) fn load(home: &Path) -> Self {
-        std::fs::read(path(home)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        sea_payload::bounded::read(&path(home), MAX_LEN)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// Writes the state atomically.

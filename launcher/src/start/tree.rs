@@ -122,19 +122,9 @@ pub(crate) fn read_manifest(dir: &Path) -> io::Result<(Manifest, u64)> {
     Ok((manifest, bytes.len() as u64))
 }
 
-/// Reads a file of at most `limit` bytes.
+/// Reads a file of at most `limit` bytes ([`sea_payload::bounded::read`]).
 pub(crate) fn read_small(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is larger than {limit} bytes", path.display()),
-        ));
-    }
-    Ok(bytes)
+    sea_payload::bounded::read(path, limit)
 }
 
 /// Marks a tree damaged so that the next start repairs it (used by the background check).

@@ -114,7 +114,7 @@ pub(crate) fn for_payload(manifest: &Manifest, home: &Path) -> Option<Trusted> {
 }
 
 fn read_stored(home: &Path, name: &str) -> Option<Trusted> {
-    let bytes = std::fs::read(path(home)).ok()?;
+    let bytes = sea_payload::bounded::read(&path(home), 2 * sea_payload::trust::MAX_TRUST_LEN).ok()?;
     match serde_json::from_slice::<Stored>(&bytes) {
         Ok(stored)
             if stored.format == STATE_FORMAT && stored.name == name && stored.trusted.root.validate().is_ok() =>
