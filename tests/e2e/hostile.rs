@@ -246,6 +246,8 @@ fn update_with_a_home_owned_by_another_user_exits_77_like_a_launch() {
     assert_eq!(launch.status.code(), Some(77), "{}", text(&launch).1);
     assert_eq!(out.status.code(), Some(77), "a refused home is 77 for --sea-update too: {stderr}");
     assert!(stderr.contains("owned by uid 65534") && stderr.contains("HELLO_HOME"), "{stderr}");
+    let install = run(w.sb.cmd(&v1).arg("--sea-install").arg(&v1).env("HELLO_HOME", &foreign));
+    assert_eq!(install.status.code(), Some(77), "and for --sea-install: {}", text(&install).1);
     assert!(names(&foreign).is_empty(), "nothing written into the refused home");
     assert!(w.server.log().is_empty(), "no request before the home is accepted");
 }

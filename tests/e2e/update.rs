@@ -537,7 +537,10 @@ fn a_black_holed_feed_does_not_delay_start_or_exit() {
     let (start_off, exit_off) = time("0");
     let (start_on, exit_on) = time("1");
     assert!(w.server.log().iter().any(|r| r.path == "/stable.json"), "the background check did reach the server");
-    let slack = Duration::from_millis(50);
+    // A deadline, not a timing window: waiting on the black-holed feed would cost the update
+    // timeout (30 s by default), so a second of slack still catches it while a loaded machine's
+    // jitter between the two series cannot fail the test.
+    let slack = Duration::from_secs(1);
     assert!(
         start_on < start_off + slack,
         "start-up: {start_on:?} with a black-holed feed vs {start_off:?} with updates off"
