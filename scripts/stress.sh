@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stress run: many launchers of several versions at once, with `--sea-gc` and `--sea-update` in
 # loops against a loopback feed, SIGKILLs at random instants, damaged trees and wiped caches;
-# invariants checked after every round (see scripts/stress.py for the list).
+# invariants checked after every round (see scripts/stress/main.py for the list; the run is split by job in scripts/stress/).
 #
-#   scripts/stress.sh [--seconds N] [--launches N] [--seed N] [--keep] [--debug] [stress.py options...]
+#   scripts/stress.sh [--seconds N] [--launches N] [--seed N] [--keep] [--debug] [stress options...]
 #
 # Bounded: --seconds (default 270) of rounds plus set-up and a final check; --launches stops
 # earlier. Loopback only; everything lives in one temporary directory, removed on exit (kept with
@@ -20,7 +20,7 @@ for a in "$@"; do
   case "$a" in
     --keep) KEEP=1 ;;
     --debug) PROFILE=debug ;;
-    -h | --help) python3 "$ROOT/scripts/stress.py" --help; exit 0 ;;
+    -h | --help) python3 "$ROOT/scripts/stress/main.py" --help; exit 0 ;;
     *) ARGS+=("$a") ;;
   esac
 done
@@ -45,6 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-python3 "$ROOT/scripts/stress.py" --sea-pack "$TARGET/$PROFILE/sea-pack" --work "$WORK" ${ARGS[@]+"${ARGS[@]}"} &
+python3 "$ROOT/scripts/stress/main.py" --sea-pack "$TARGET/$PROFILE/sea-pack" --work "$WORK" ${ARGS[@]+"${ARGS[@]}"} &
 PID=$!
 wait "$PID"

@@ -1,20 +1,17 @@
-//! The launcher's context: its process inputs, its own package, its directories.
+//! The launcher's context: its process inputs, its settings, its own package, its directories.
 //!
 //! Built once in `main`; every mode (`launch`, `--sea-info`, `--sea-gc`, …) reads from it.
-
-use std::time::Duration;
 
 use sea_payload::{Manifest, Package};
 use semver::Version;
 
-use crate::dirs::Dirs;
-use crate::error::LauncherError;
-use crate::gc;
-use crate::process::Process;
-use crate::select::{self, Selection};
-use crate::state::UpdateState;
-use crate::stub;
-use crate::vars::{self, BadValue, Vars};
+use crate::start::dirs::Dirs;
+use crate::start::process::Process;
+use crate::start::select::{self, Listing, Pin, SelectError, Selection, Updates};
+use crate::start::settings::Settings;
+use crate::start::state::UpdateState;
+use crate::start::stub;
+use crate::start::vars::{BadValue, Vars};
 
 /// Everything a mode needs.
 #[derive(Debug)]
@@ -23,6 +20,8 @@ pub(crate) struct App {
     pub(crate) process: Process,
     /// Variable names.
     pub(crate) vars: Vars,
+    /// What the variables say, parsed once.
+    pub(crate) settings: Settings,
     /// The bundled package (this executable).
     pub(crate) package: Package,
     /// Home and cache.
@@ -48,54 +47,26 @@ impl App {
         tracing::warn!(message);
     }
 
-    fn var_text(&self, suffix: &str) -> Option<(String, String)> {
-        let name = self.vars.name(suffix);
-        self.process.app_var(&self.vars, suffix).map(|v| (name, v.to_string_lossy().into_owned()))
-    }
-
-    /// `<PREFIX>_AUTO_UPDATE` as a switch ([`vars::switch`]); unset or empty = on.
-    pub(crate) fn auto_update(&self) -> Result<bool, BadValue> {
-        let name = self.vars.name(vars::AUTO_UPDATE);
-        self.process.app_var(&self.vars, vars::AUTO_UPDATE).map_or(Ok(true), |raw| vars::switch(&name, raw))
-    }
-
     /// `false` when `<PREFIX>_AUTO_UPDATE` is `0`, `false`, `no` or `off` (any letter case):
     /// bundled only, no network. A value it does not understand keeps updates on, with one
     /// warning per process: starting the app is not refused over a setting of the background
     /// check (and the app itself may share the variable); `--sea-update` refuses it (exit 64).
     pub(crate) fn updates_enabled(&self) -> bool {
         static WARNED: std::sync::Once = std::sync::Once::new();
-        self.auto_update().unwrap_or_else(|e| {
+        self.settings.auto_update.clone().unwrap_or_else(|e| {
             WARNED.call_once(|| self.warn(&format!("{e}; updates stay on")));
             true
         })
     }
 
-    /// The version pinned by `<PREFIX>_VERSION`.
-    pub(crate) fn pin(&self) -> Result<Option<(Version, String)>, LauncherError> {
-        let Some((var, value)) = self.var_text(vars::VERSION) else { return Ok(None) };
-        let version = Version::parse(value.trim().trim_start_matches('v')).map_err(|e| LauncherError::BadVariable {
-            var: var.clone(),
-            value,
-            reason: format!("not a semantic version ({e})"),
-        })?;
-        Ok(Some((version, var)))
+    /// [`App::updates_enabled`] for [`App::select`].
+    pub(crate) fn updates(&self) -> Updates {
+        Updates::from(self.updates_enabled())
     }
 
-    /// Minimum age for clean-up, from `<PREFIX>_GC_MIN_AGE_DAYS` (default 7 days, at most
-    /// [`vars::MAX_GC_MIN_AGE_DAYS`]).
-    pub(crate) fn gc_min_age(&self) -> Result<Duration, BadValue> {
-        let name = self.vars.name(vars::GC_MIN_AGE_DAYS);
-        match self.process.app_var(&self.vars, vars::GC_MIN_AGE_DAYS) {
-            None => Ok(Duration::from_secs(gc::DEFAULT_MIN_AGE_DAYS * 86_400)),
-            Some(raw) => vars::days(&name, raw, vars::MAX_GC_MIN_AGE_DAYS),
-        }
-    }
-
-    /// Seconds from `<PREFIX>_<suffix>` ([`vars::seconds`]), `None` when unset or empty.
-    pub(crate) fn seconds_var(&self, suffix: &str, max: Duration) -> Result<Option<Duration>, BadValue> {
-        let name = self.vars.name(suffix);
-        self.process.app_var(&self.vars, suffix).map(|raw| vars::seconds(&name, raw, max)).transpose()
+    /// The version pinned by `<PREFIX>_VERSION`; a bad value is an error (exit 64).
+    pub(crate) fn pin(&self) -> Result<Option<Pin>, BadValue> {
+        self.settings.pin.clone()
     }
 
     /// The channel this build follows: recorded at build time, else the feed URL's file stem.
@@ -119,13 +90,13 @@ impl App {
         state.floor(self.channel()?, self.runs_prereleases())
     }
 
-    /// Chooses a version. `pin` overrides `<PREFIX>_VERSION` (a restart request's version).
+    /// Chooses a version. `pin` is `<PREFIX>_VERSION`'s or a restart request's.
     pub(crate) fn select(
         &self,
-        pin: Option<(&Version, &str)>,
-        list_all: bool,
-        updates: bool,
-    ) -> Result<Selection, LauncherError> {
+        pin: Option<&Pin>,
+        listing: Listing,
+        updates: Updates,
+    ) -> Result<Selection, SelectError> {
         let floor = || self.floor(&UpdateState::load(&self.dirs.home));
         let inputs = select::Inputs {
             bundled: self.manifest(),
@@ -135,9 +106,9 @@ impl App {
             updates,
             prerelease_channel: self.prerelease_channel(),
             floor: &floor,
-            list_all,
+            listing,
         };
-        Ok(select::select(&inputs, pin)?)
+        select::select(&inputs, pin)
     }
 
     /// The launcher version this binary carries.

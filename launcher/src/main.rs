@@ -1,55 +1,69 @@
 //! sea-launcher: the native stub of a packed executable.
 //!
 //! `main` is the one dispatch point (as in rustup): it opens the executable's own payload, reads
-//! the process's inputs once, and hands off to a mode — `--sea-info`, `--sea-update`, `--sea-gc`,
-//! `--sea-verify`, `--sea-install <FILE>` when that is the first argument, otherwise `launch`, which runs the app with
-//! every argument untouched (`--help` and `--version` included). Errors become exit codes in one
-//! place ([`error::LauncherError::exit_code`]) and are printed as `<name>: <message>`.
+//! the process's inputs and settings once, and hands off to a command — `--sea-info`,
+//! `--sea-update`, `--sea-gc`, `--sea-verify`, `--sea-install <FILE>` when that is the first
+//! argument, otherwise `run`, which runs the app with every argument untouched (`--help` and
+//! `--version` included). Errors become exit codes in one place
+//! ([`commands::error::LauncherError::exit_code`]) and are printed as `<name>: <message>`. The
+//! contract (commands, variables, directories, exit codes) is the README's "The packed
+//! executable" and "Directories, locks and clean-up".
 //!
-//! Module map (SPEC.md behaviour → file): directories `dirs`, extraction `extract` (+ `tree`,
-//! `lock`, and `flush` for its deferred durability), version choice `select` (+ `health` for bad
-//! marks, `state` for update state), running the app `launch` (+ `supervise`, `signals`,
-//! `gitenv`, `restart`, `relaunch`), clean-up `gc`, checks `verify` and `background`,
-//! `--sea-info` `info`, variables `vars`, process inputs `process`, what runs before all of that
-//! (Linux, glibc) `startup`.
+//! The folders follow a start: `commands/` → `start/` → `run/`, with `care/` and `update/` for
+//! what happens around it. Domain modules never import `commands`.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | `main` | start-up, refusing set-user-ID, opening the payload, dispatch |
+//! | `app` | the context every command reads: process, settings, package, directories |
+//! | `commands::run` | the default command: choose, ready, run and restart the app |
+//! | `commands::info` | `--sea-info`: what the launcher knows, as JSON |
+//! | `commands::update` | `--sea-update`: an update now, and what it did |
+//! | `commands::install` | `--sea-install <FILE>`: install a release from a file |
+//! | `commands::gc` | `--sea-gc`: clean the cache now |
+//! | `commands::verify` | `--sea-verify`: check the payload and the tree in use, repair |
+//! | `commands::error` | every error of a command, and its exit code |
+//! | `start::startup` | what runs before `main` on Linux with glibc |
+//! | `start::process` | arguments, environment, pid and own executable, read once |
+//! | `start::vars` | every variable's name and parser |
+//! | `start::settings` | the variables parsed once into typed settings |
+//! | `start::logging` | structured logs on stderr (`<PREFIX>_LOG`) |
+//! | `start::stub` | this launcher's version and platform (the stub marker) |
+//! | `start::dirs` | where home and cache are, and whether they are safe |
+//! | `start::state` | update state in the home (feed record, rollback floor) |
+//! | `start::select` | which version runs: eligibility, pins, the rollback floor |
+//! | `start::tree` | one extracted tree: paths, metadata, the per-start check |
+//! | `start::extract` | making a complete tree appear atomically, once |
+//! | `start::flush` | deferred durability of a cold-start extraction |
+//! | `start::lock` | the advisory locks that decide what is in use |
+//! | `run::spawn` | starting the app's process (clone + exec, parent-death signal) |
+//! | `run::signals` | the signal handlers and their self-pipe |
+//! | `run::supervise` | waiting, forwarding signals, mirroring the app's exit |
+//! | `run::restart` | exit code 75: restart requests and the storm guard |
+//! | `run::relaunch` | continuing in a self-updated launcher |
+//! | `run::gitenv` | git safety for the app (`safe.bareRepository`) |
+//! | `care::background` | work done while the app runs: flush, verify, clean up, update check |
+//! | `care::gc` | which trees clean-up removes, and removing them |
+//! | `care::health` | bad-version marks |
+//! | `care::verify` | deep verification of a tree against its index |
+//! | `update` | the signed feed, verified downloads, atomic installs |
+//! | `update::{http, cache, pick, delta, trust, replace, install}` | fetching, the kept feed, the release choice, deltas, the trust chain, self-replacement, installing from a file |
+//! | `say`, `progress`, `private` | messages on stderr, the progress line, files that are the user's alone |
 
 // On Linux with glibc the C `main` below replaces std's start-up, which costs a warm start
-// ~0.15 ms (see `startup`). Not under `cargo test`, whose harness brings its own `main`.
+// ~0.15 ms (see `start::startup`). Not under `cargo test`, whose harness brings its own `main`.
 #![cfg_attr(all(target_os = "linux", target_env = "gnu", not(test)), no_main)]
 
 mod app;
-mod background;
-mod dirs;
-mod error;
-mod extract;
-mod flush;
-mod gc;
-mod gitenv;
-mod health;
-mod info;
-mod launch;
-mod lock;
-mod logging;
+mod care;
+mod commands;
 mod private;
-mod process;
 mod progress;
-mod relaunch;
-mod restart;
+mod run;
 mod say;
-mod select;
-mod signals;
-mod spawn;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod startup;
-mod state;
-mod stub;
-mod supervise;
-mod tree;
+mod start;
 mod update;
-mod vars;
-mod verify;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use sea_payload::Package;
@@ -57,15 +71,18 @@ use sea_payload::package::PackageErrorKind;
 use sea_payload::trailer::TrailerError;
 
 use crate::app::App;
-use crate::dirs::Dirs;
-use crate::error::LauncherError;
-use crate::process::Process;
-use crate::vars::Vars;
+use crate::commands::error::LauncherError;
+use crate::commands::info;
+use crate::start::dirs::Dirs;
+use crate::start::process::Process;
+use crate::start::settings::Settings;
+use crate::start::vars::{self, Vars};
+use crate::start::{logging, stub};
 
 #[cfg(all(target_os = "linux", target_env = "gnu", not(test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    startup::init();
+    start::startup::init();
     run()
 }
 
@@ -81,40 +98,41 @@ fn run() -> ! {
     }
     let process = match Process::capture() {
         Ok(process) => process,
-        Err(e) => fail("sea-launcher", &format!("cannot open its own executable: {e}"), 74),
+        Err(source) => fail("sea-launcher", &LauncherError::OwnExecutable { what: "open", source }),
     };
     let package = match Package::from_file(clone_file(&process), process.exe_path.clone()) {
         Ok(package) => package,
-        Err(e) => not_packed(&process.exe_path, &e),
+        Err(e) => not_packed(&process.exe_path, e),
     };
     let manifest = package.manifest();
     let vars = Vars::new(manifest.env_prefix());
+    let settings = Settings::parse(&process, &vars);
     let log_var = vars.name(vars::LOG);
     let name = manifest.name.clone();
-    let log_warning = logging::init(process.app_var(&vars, vars::LOG).and_then(OsStr::to_str), &log_var, &name);
+    let log_warning = logging::init(settings.log.as_deref(), &log_var, &name);
     if let Some(warning) = log_warning {
         crate::say::say!("{name}: warning: {warning}");
     }
     let home_name = manifest.home_dir_name();
     let dirs = match Dirs::locate(&process, &vars, &home_name, manifest.cache_dir_name(), &manifest.platform) {
         Ok(dirs) => dirs,
-        Err(e) => fail(&name, &e.to_string(), LauncherError::from(e).exit_code()),
+        Err(e) => fail(&name, &LauncherError::from(e)),
     };
     // The context lives as long as the process; leaking it lets the background thread borrow it.
     let app: &'static App =
-        Box::leak(Box::new(App { process, vars, package, dirs, launcher_version: App::launcher_version() }));
+        Box::leak(Box::new(App { process, vars, settings, package, dirs, launcher_version: App::launcher_version() }));
     let mode = app.process.args.first().and_then(|a| a.to_str()).unwrap_or_default();
     let result = match mode {
         "--sea-info" => info::run(app),
-        "--sea-gc" => gc::run_command(app),
-        "--sea-verify" => verify::run_command(app),
-        "--sea-update" => update::run_command(app),
-        "--sea-install" => update::install::run_command(app, app.process.args.get(1).map(|a| a.as_os_str())),
-        _ => launch::run(app).map(|never| match never {}),
+        "--sea-gc" => commands::gc::run(app),
+        "--sea-verify" => commands::verify::run(app),
+        "--sea-update" => commands::update::run(app),
+        "--sea-install" => commands::install::run(app, app.process.args.get(1).map(|a| a.as_os_str())),
+        _ => commands::run::run(app).map(|never| match never {}),
     };
     match result {
         Ok(code) => std::process::exit(code),
-        Err(e) => fail(&name, &e.to_string(), e.exit_code()),
+        Err(e) => fail(&name, &e),
     }
 }
 
@@ -136,42 +154,29 @@ fn privileged() -> bool {
 fn refuse_privileged() -> ! {
     let exe = std::env::current_exe().unwrap_or_else(|_| "sea-launcher".into());
     let me = exe.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
-    fail(
-        &me,
-        &format!(
-            "refusing to run set-user-ID or set-group-ID: a packed app runs with the rights of the user who starts it, from a cache and environment that user controls; remove the bit with `chmod u-s,g-s {}`",
-            exe.display()
-        ),
-        77,
-    )
+    fail(&me, &LauncherError::Privileged { exe })
 }
 
 /// A second handle to the executable for the package reader (the first stays in `Process`).
 fn clone_file(process: &Process) -> std::fs::File {
     match process.exe_file.try_clone() {
         Ok(file) => file,
-        Err(e) => fail("sea-launcher", &format!("cannot read its own executable: {e}"), 74),
+        Err(source) => fail("sea-launcher", &LauncherError::OwnExecutable { what: "read", source }),
     }
 }
 
 /// The executable carries no valid payload: the bare stub, or a damaged packed file.
-fn not_packed(path: &Path, error: &sea_payload::PackageError) -> ! {
+fn not_packed(path: &Path, error: sea_payload::PackageError) -> ! {
     let me = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "sea-launcher".into());
     if matches!(*error.kind, PackageErrorKind::Trailer(TrailerError::BadEndMagic | TrailerError::TooSmall { .. })) {
-        fail(
-            &me,
-            &format!(
-                "this is the sea-launcher {} stub ({}) with no app inside; pack one with `sea-pack build <dir> --name <name> --version <version> --entry <path> -o <out>`",
-                stub::launcher_version(),
-                stub::PLATFORM
-            ),
-            64,
-        )
+        let version = stub::launcher_version().to_string();
+        fail(&me, &LauncherError::NoApp { version, platform: stub::PLATFORM })
     }
-    fail(&me, &format!("{error}\nthe executable is damaged: download or build it again"), 65)
+    fail(&me, &LauncherError::Package(error))
 }
 
-fn fail(name: &str, message: &str, code: i32) -> ! {
-    crate::say::say!("{name}: {message}");
-    std::process::exit(code)
+/// Prints `<name>: <message>` and exits with the error's code ([`LauncherError::exit_code`]).
+fn fail(name: &str, error: &LauncherError) -> ! {
+    crate::say::say!("{name}: {error}");
+    std::process::exit(error.exit_code())
 }

@@ -332,7 +332,8 @@ fn check_entry(input: &Path, kind: Kind, root: &Path, entry: &str) -> Result<()>
         "is a directory, not a program"
     } else if !meta.is_file() {
         "is not a regular file"
-    } else if !is_executable(&meta) {
+    } else if sea_payload::pack::executable_bit(&meta) == Some(false) {
+        // Where files have no executable bit (Windows) there is nothing to check.
         "is not executable: chmod +x it before packing"
     } else {
         return Ok(());
@@ -353,17 +354,6 @@ fn nesting_hint(input: &Path, kind: Kind, root: &Path, entry: &str) -> String {
         Kind::Archive(_) => format!("; it is under '{top}/': add --strip-components 1"),
         Kind::Dir => format!("; it is under '{top}/': pass {} as the input", input.join(&top).display()),
     }
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &fs::Metadata) -> bool {
-    true
 }
 
 /// Writes stub and package to a temporary file beside `out`, then renames it into place.

@@ -15,71 +15,11 @@
 //! a new run merges its releases into the existing feed, whose signature it checks first.
 //!
 //! # The feed (`<channel>.json`, format 1)
-//! ```json
-//! {
-//!   "format": 1,
-//!   "name": "hello",
-//!   "channel": "stable",
-//!   "expires": 1775001600,
-//!   "sequence": 12,
-//!   "releases": [
-//!     {
-//!       "version": "1.2.0",
-//!       "platform": "linux-x64",
-//!       "min_launcher": "0.2.0",
-//!       "rollout": 10,
-//!       "published": 1767225600,
-//!       "payload": {
-//!         "url": "https://example.com/hello/hello-1.2.0-linux-x64.sea",
-//!         "size": 48213,
-//!         "sha256": "9f2c…",
-//!         "signature": "untrusted comment: signature from sea-pack\nRUQ…\ntrusted comment: sea name=hello version=1.2.0 platform=linux-x64 file=hello-1.2.0-linux-x64.sea\n…\n"
-//!       },
-//!       "launcher": {
-//!         "version": "0.2.0",
-//!         "url": "https://example.com/hello/sea-launcher-0.2.0-linux-x64",
-//!         "size": 1843200,
-//!         "sha256": "41d7…",
-//!         "signature": "untrusted comment: …"
-//!       }
-//!     }
-//!   ]
-//! }
-//! ```
-//! * `name` — the app; a client refuses a feed of another app. `channel` — the file's name, inside
-//!   the signed bytes: a client follows the channel recorded at build time (`--feed …/<channel>.json`)
-//!   and refuses a feed of any other, so a mirror cannot pass `beta.json` off as `stable.json`.
-//!   Every channel but `stable` offers pre-releases. A client's rollback floor is kept per channel.
-//! * `releases` — every release ever added, sorted by version (then platform), oldest first. One
-//!   entry per version and platform; a released version+platform never changes content.
-//! * `min_launcher` — the oldest launcher that runs the payload (from its manifest). `launcher` —
-//!   the stub it was packed with, offered to clients whose launcher is older than `min_launcher`;
-//!   present whenever `min_launcher` is above 0.0.0.
-//! * `rollout` — optional percentage (0–100) of installs offered the release, decided per install
-//!   by a stable random id; absent means everyone. Re-releasing with another `--rollout` changes it.
-//! * `published` — Unix seconds when the release was added to this feed.
-//! * `expires` — Unix seconds after which clients refuse the feed (`--expires`, default 90 days
-//!   from the run): a mirror that keeps serving an old feed cannot keep clients on it past then.
-//!   `release --refresh` renews it without new binaries (after checking the feed's signature).
-//! * `sequence` — raised by one at every write of the feed (a release or a refresh); a client
-//!   refuses a feed with a lower sequence than one it verified (a replay).
-//! * `payload` / `launcher` — `url` (`--base-url` + `/` + file name; https://, plain http:// only
-//!   on a loopback address), exact `size`, lower-case hex
-//!   `sha256`, and `signature`: the text of the file's `.minisig`, a minisign signature of the
-//!   whole file by the release key. A payload artifact is itself a package: its manifest is signed
-//!   too, by the same key, and names the app, version and platform.
-//!
-//! The feed's own signature (`<channel>.json.minisig`) covers the feed's exact bytes. Clients
-//! check, before installing anything: the feed signature against their baked-in key, then the
-//! download's size, SHA-256 and signature, then the payload's manifest signature.
-//!
-//! # Checking a release by hand
-//! ```text
-//! minisign -Vm stable.json -P <public key>
-//! minisign -Vm hello-1.2.0-linux-x64.sea -P <public key>
-//! sha256sum hello-1.2.0-linux-x64.sea        # compare with the feed
-//! sea-pack verify hello-1.2.0-linux-x64.sea --public-key <public key>
-//! ```
+//! Described once, for publishers, in the README ("The release directory and feed", with the
+//! freshness fields in "Freshness and mirrors"); the types, their bounds and checks are
+//! [`sea_payload::feed`]. The feed's own signature (`<channel>.json.minisig`) covers its exact
+//! bytes; clients check it against their baked-in keys, then each download's size, SHA-256 and
+//! signature, then the payload's manifest signature, before installing anything.
 //!
 //! # Implementation
 //! Every binary is fully verified and every conflict found before the first file is written:

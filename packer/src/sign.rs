@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use minisign::{PublicKey, SecretKey, SecretKeyBox, SignatureBox};
+use minisign::{PublicKey, SecretKey, SecretKeyBox};
 use sea_payload::signature;
 
 /// The untrusted (unsigned) comment line of every signature sea-pack writes.
@@ -76,9 +76,23 @@ impl SigningKey {
     /// Whether `signature_text` is a valid signature of the file at `path` by this key (streaming,
     /// so large artifacts are not read into memory).
     pub(crate) fn signed_file(&self, path: &Path, signature_text: &str) -> bool {
-        let Ok(signature) = SignatureBox::from_string(signature_text) else { return false };
-        let Ok(file) = std::fs::File::open(path) else { return false };
-        minisign::verify(&self.public, &signature, std::io::BufReader::new(file), true, false, false).is_ok()
+        let (Ok(signature), Ok(key)) =
+            (signature::parse_signature(signature_text), signature::parse_public_key(&self.public_base64()))
+        else {
+            return false;
+        };
+        let Ok(mut file) = std::fs::File::open(path) else { return false };
+        let keys = [key];
+        let Ok(mut streaming) = signature::Streaming::start(&signature, &keys) else { return false };
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => streaming.update(&buf[..n]),
+                Err(_) => return false,
+            }
+        }
+        streaming.finish().is_ok()
     }
 }
 

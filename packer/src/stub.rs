@@ -2,8 +2,8 @@
 //!
 //! # Implementation
 //! `sea-launcher` embeds `SEA-STUB-INFO:1;version=<semver>;platform=<platform>;` plus a NUL in its
-//! read-only data (see `launcher/src/stub.rs`). The packer searches the stub's bytes for it rather
-//! than running the stub, so a stub built for another platform packs just as well. The version
+//! read-only data (see `launcher/src/start/stub.rs`). The packer searches the stub's bytes for it
+//! rather than running the stub, so a stub built for another platform packs just as well. The version
 //! becomes the manifest's `launcher_version` (and the default `min_launcher`), the platform the
 //! default `--platform`.
 //!

@@ -24,6 +24,7 @@
 //!   and stops at the sizes the manifest declares.
 //! * This crate does no networking and spawns no processes.
 
+pub mod bounded;
 pub mod delta;
 pub mod digest;
 pub mod feed;

@@ -154,7 +154,8 @@ fn walk_dir(dir: &Path, rel_dir: &str, out: &mut Vec<Source>) -> Result<(), Pack
             });
             walk_dir(&full, &rel, out)?;
         } else if kind.is_file() {
-            let exec = is_executable(&meta);
+            // No executable bit (Windows): packed as not executable. Untested.
+            let exec = executable_bit(&meta).unwrap_or(false);
             out.push(Source { rel, full, kind: EntryKind::File, size: meta.len(), exec, target: None });
         } else if kind.is_symlink() {
             let target = fs::read_link(&full).map_err(|source| PackError::Read { path: full.clone(), source })?;
@@ -172,17 +173,20 @@ fn refuse(path: &Path, reason: impl Into<Refusal>) -> PackError {
     PackError::Refused { path: path.to_owned(), reason: reason.into() }
 }
 
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &fs::Metadata) -> bool {
-    // Windows has no executable bit; everything packed there is treated as non-executable
-    // except what the entry check marks. Untested.
-    false
+/// Whether a file's mode has an executable bit set: the one definition the packer's entry check
+/// and the pack's `exec` flag share. `None` where files have no such bit (Windows): each caller
+/// says what that means for it.
+pub fn executable_bit(meta: &fs::Metadata) -> Option<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 #[cfg(unix)]

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use sea_tests::faults::{Feed, check_trees, noise, scratch};
+use sea_tests::faults::{Publisher, check_trees, noise, scratch};
 use sea_tests::layout::tree_id;
 use sea_tests::server::Fault;
 use sea_tests::{run, text};
@@ -17,12 +17,12 @@ const MIB: usize = 1024 * 1024;
 /// Two releases of `hello`: eight incompressible 1 MiB files, of which 2.0.0 changes one (a
 /// few scattered bytes), adds a file, drops a file, and changes a small script.
 struct World {
-    feed: Feed,
+    feed: Publisher,
     v1: PathBuf,
     v2: PathBuf,
 }
 
-fn app_tree(feed: &Feed, version: &str, v2: bool) -> PathBuf {
+fn app_tree(feed: &Publisher, version: &str, v2: bool) -> PathBuf {
     let app = feed
         .sb
         .app(&format!("hello-{version}"))
@@ -49,7 +49,7 @@ fn app_tree(feed: &Feed, version: &str, v2: bool) -> PathBuf {
 
 impl World {
     fn new() -> Self {
-        let feed = Feed::new("hello");
+        let feed = Publisher::new("hello");
         let v1 = feed.pack(&app_tree(&feed, "1.0.0", false), "1.0.0");
         let v2 = feed.pack(&app_tree(&feed, "2.0.0", true), "2.0.0");
         let w = World { feed, v1, v2 };
@@ -343,7 +343,7 @@ fn against_nginx_the_delta_is_used_and_a_partial_download_resumes() {
     let feed_url = format!("{}/stable.json", nginx.url());
     let key_text = key.to_string_lossy().into_owned();
     let flags = ["--compression", "zstd:1", "--feed", &feed_url, "--public-key", &public_key, "--sign-key", &key_text];
-    let shell = Feed {
+    let shell = Publisher {
         sb,
         dir: dir.clone(),
         server: sea_tests::server::Server::start(&dir),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use sea_tests::faults::{Feed, check_trees, fill, limit_file_size, no_core_dumps, noise, scratch};
+use sea_tests::faults::{Publisher, check_trees, fill, limit_file_size, no_core_dumps, noise, scratch};
 use sea_tests::layout::{self, names, pkg_dir, tree_matches};
 use sea_tests::proc::{Running, poll_fast, wait_until};
 use sea_tests::{Sandbox, run, text};
@@ -85,7 +85,7 @@ enum KillAt {
 
 #[test]
 fn sigkill_of_update_at_many_instants_never_exposes_a_partial_tree_and_a_later_update_succeeds() {
-    let f = Feed::new("upk");
+    let f = Publisher::new("upk");
     let small = f.sb.app("upk-1").exec("bin/app", "#!/bin/sh\necho \"upk $UPK_APP_VERSION\"\n");
     let v1 = f.pack(small.path(), "1.0.0");
     // 16 MB of noise in 64 files: downloading, verifying and installing each take a while.
@@ -343,7 +343,7 @@ fn clean_up_racing_a_cold_start_of_the_same_version_never_takes_the_tree_from_it
 
 #[test]
 fn a_crash_looping_update_is_marked_bad_and_the_previous_version_runs_with_a_warning() {
-    let f = Feed::new("crash");
+    let f = Publisher::new("crash");
     let good = f.sb.app("crash-1").exec("bin/app", "#!/bin/sh\necho \"crash $CRASH_APP_VERSION\"\n");
     let v1 = f.pack(good.path(), "1.0.0");
     let bad = f.sb.app("crash-2").exec("bin/app", "#!/bin/sh\nkill -SEGV $$\n");
@@ -387,7 +387,8 @@ fn a_crash_looping_update_is_marked_bad_and_the_previous_version_runs_with_a_war
     assert!(text(&out).1.contains("running pinned version 2.0.0 although it is marked bad"), "{}", text(&out).1);
 }
 
-// Product bugs found by these tests and the stress run, pinned until fixed.
+// Regression tests: product bugs these tests and the stress run found, now fixed; each test
+// fails on the code before its fix.
 
 #[test]
 fn concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed() {
@@ -426,7 +427,7 @@ fn concurrent_cleanups_do_not_fail_on_a_tree_the_other_one_removed() {
 
 #[test]
 fn an_update_whose_tree_was_lost_is_installed_again() {
-    let f = Feed::new("lost");
+    let f = Publisher::new("lost");
     let app = f.sb.app("lost-1").exec("bin/app", "#!/bin/sh\necho \"lost $LOST_APP_VERSION\"\n");
     let v1 = f.pack(app.path(), "1.0.0");
     let app2 = f.sb.app("lost-2").exec("bin/app", "#!/bin/sh\necho \"lost $LOST_APP_VERSION\"\n");
@@ -446,7 +447,7 @@ fn an_update_whose_tree_was_lost_is_installed_again() {
 #[test]
 fn a_partial_download_of_a_superseded_release_is_removed() {
     use sea_tests::server::Fault;
-    let f = Feed::new("stale");
+    let f = Publisher::new("stale");
     let app = f.sb.app("stale-1").exec("bin/app", "#!/bin/sh\necho \"stale $STALE_APP_VERSION\"\n");
     fill(app.path(), 4, 64 * 1024, 1);
     let v1 = f.pack(app.path(), "1.0.0");

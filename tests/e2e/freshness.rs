@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use sea_tests::faults::Feed;
+use sea_tests::faults::Publisher;
 use sea_tests::nginx::Nginx;
 use sea_tests::server::Server;
 use sea_tests::{run, text};
 
-fn app(w: &Feed, version: &str) -> PathBuf {
+fn app(w: &Publisher, version: &str) -> PathBuf {
     let tree = w.sb.app(&format!("hello-{version}")).exec("bin/app", "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\n");
     w.pack(tree.path(), version)
 }
 
-fn first_line(w: &Feed, bin: &Path) -> String {
+fn first_line(w: &Publisher, bin: &Path) -> String {
     let out = run(&mut w.sb.cmd(bin));
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -26,7 +26,7 @@ fn first_line(w: &Feed, bin: &Path) -> String {
 }
 
 /// Runs `sea-pack release` with `extra` flags into the feed directory; returns stdout.
-fn release(w: &Feed, binaries: &[&Path], extra: &[&str]) -> String {
+fn release(w: &Publisher, binaries: &[&Path], extra: &[&str]) -> String {
     let out = run(w
         .sb
         .sea_pack()
@@ -44,11 +44,11 @@ fn release(w: &Feed, binaries: &[&Path], extra: &[&str]) -> String {
     stdout
 }
 
-fn refresh(w: &Feed, extra: &[&str]) -> Output {
+fn refresh(w: &Publisher, extra: &[&str]) -> Output {
     run(w.sb.sea_pack().args(["release", "--refresh", "-o"]).arg(&w.dir).arg("--sign-key").arg(&w.key).args(extra))
 }
 
-fn trees(w: &Feed) -> Vec<String> {
+fn trees(w: &Publisher) -> Vec<String> {
     sea_tests::layout::names(&w.pkg()).into_iter().filter(|n| !n.ends_with(".lock") && !n.starts_with('.')).collect()
 }
 
@@ -59,21 +59,21 @@ fn sign(key_file: &Path, data: &[u8]) -> String {
 }
 
 /// The feed and its signature as they are now.
-fn snapshot(w: &Feed) -> (Vec<u8>, Vec<u8>) {
+fn snapshot(w: &Publisher) -> (Vec<u8>, Vec<u8>) {
     (fs::read(w.dir.join("stable.json")).expect("feed"), fs::read(w.dir.join("stable.json.minisig")).expect("sig"))
 }
 
-fn restore(w: &Feed, (feed, sig): &(Vec<u8>, Vec<u8>)) {
+fn restore(w: &Publisher, (feed, sig): &(Vec<u8>, Vec<u8>)) {
     fs::write(w.dir.join("stable.json"), feed).expect("feed");
     fs::write(w.dir.join("stable.json.minisig"), sig).expect("sig");
 }
 
-fn feed_json(w: &Feed) -> serde_json::Value {
+fn feed_json(w: &Publisher) -> serde_json::Value {
     serde_json::from_slice(&fs::read(w.dir.join("stable.json")).expect("feed")).expect("json")
 }
 
 /// Refused with exit 69, naming `needle`, nothing installed, 1.0.0 still runs.
-fn assert_refused(w: &Feed, out: &Output, needle: &str, v1: &Path) -> String {
+fn assert_refused(w: &Publisher, out: &Output, needle: &str, v1: &Path) -> String {
     let (_, stderr) = text(out);
     assert_eq!(out.status.code(), Some(69), "{stderr}");
     assert!(stderr.starts_with("hello: "), "{stderr}");
@@ -85,7 +85,7 @@ fn assert_refused(w: &Feed, out: &Output, needle: &str, v1: &Path) -> String {
 
 #[test]
 fn an_expired_feed_is_refused_with_its_date_until_the_publisher_refreshes_it() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let slow = w.sb.app("hello-slow").exec("bin/app", "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\nsleep 3\n");
     let packed = w.pack(slow.path(), "1.0.0");
     let slow = w.sb.path("bin/hello-slow");
@@ -148,7 +148,7 @@ fn an_expired_feed_is_refused_with_its_date_until_the_publisher_refreshes_it() {
 
 #[test]
 fn refresh_checks_the_existing_feed_and_refuses_what_it_cannot_renew() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let out = refresh(&w, &[]);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("no feed"), "{}", text(&out).1);
@@ -167,7 +167,7 @@ fn refresh_checks_the_existing_feed_and_refuses_what_it_cannot_renew() {
 
 #[test]
 fn a_replayed_older_feed_is_refused_and_the_same_feed_again_is_fine() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     release(&w, &[&v2], &[]);
@@ -210,7 +210,7 @@ fn a_replayed_older_feed_is_refused_and_the_same_feed_again_is_fine() {
 
 #[test]
 fn a_new_client_reads_an_old_format_feed_it_has_never_seen_a_sequence_for() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     release(&w, &[&v2], &[]);
@@ -228,7 +228,7 @@ fn a_new_client_reads_an_old_format_feed_it_has_never_seen_a_sequence_for() {
 
 #[test]
 fn the_mirror_variable_replaces_the_feed_url_and_trust_stays() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     let mirror_dir = w.sb.path("mirror");
@@ -290,7 +290,7 @@ fn the_mirror_variable_replaces_the_feed_url_and_trust_stays() {
     assert_eq!(first_line(&w, &v1), "hello 1.1.0");
 }
 
-fn install(w: &Feed, bin: &Path, file: &Path) -> Output {
+fn install(w: &Publisher, bin: &Path, file: &Path) -> Output {
     run(w.sb.cmd(bin).arg("--sea-install").arg(file))
 }
 
@@ -304,7 +304,7 @@ fn artifact(dir: &Path, version: &str) -> PathBuf {
 
 #[test]
 fn an_offline_install_gets_the_checks_of_a_download() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     let v3 = app(&w, "1.2.0");
@@ -379,7 +379,7 @@ fn an_offline_install_gets_the_checks_of_a_download() {
 
 #[test]
 fn an_unchanged_feed_costs_a_304_and_the_kept_copy_is_verified_again() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     release(&w, &[&v2], &[]);
@@ -422,7 +422,7 @@ fn an_unchanged_feed_costs_a_304_and_the_kept_copy_is_verified_again() {
 
 #[test]
 fn nginx_serves_the_feed_with_its_own_validators_304s_and_ranges() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let Some(nginx) = Nginx::start(&w.dir) else {
         // Missing: a SKIP line (a failure under CI); installed but not starting: a failure.
         assert!(!sea_tests::require_tool("nginx"), "nginx is installed but did not start");
@@ -475,7 +475,7 @@ fn nginx_serves_the_feed_with_its_own_validators_304s_and_ranges() {
 
 #[test]
 fn inspect_and_release_show_when_the_feed_and_the_trust_statement_expire() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v2 = app(&w, "1.1.0");
     release(&w, &[&v2], &["--expires", "30d"]);
     let public = format!("{}.pub", w.key.display());
@@ -527,7 +527,7 @@ fn inspect_and_release_show_when_the_feed_and_the_trust_statement_expire() {
 /// `trust.json` costs a bodiless `304` per check, and the kept copy is walked again, not trusted.
 #[test]
 fn an_unchanged_trust_statement_costs_a_304() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = app(&w, "1.0.0");
     let v2 = app(&w, "1.1.0");
     release(&w, &[&v2], &[]);

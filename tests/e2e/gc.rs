@@ -74,8 +74,7 @@ fn cleanup_never_removes_a_tree_in_use() {
 #[test]
 fn cleanup_never_removes_a_tree_in_use_from_another_pid_namespace() {
     let probe = std::process::Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: `unshare --pid --fork` is not available here");
+    if !sea_tests::require(probe.is_ok_and(|o| o.status.success()), "`unshare --pid --fork` is not available here") {
         return;
     }
     seed_race(true);

@@ -88,8 +88,7 @@ fn an_unparsable_count_is_left_alone_with_a_warning() {
 #[test]
 fn real_git_refuses_an_implicit_bare_repository_under_the_launcher() {
     let sb = Sandbox::new();
-    if Command::new("git").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
-        eprintln!("skipped: git is not installed");
+    if !sea_tests::require_tool("git") {
         return;
     }
     let bare = sb.path("evil.git");

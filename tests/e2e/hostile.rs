@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use sea_tests::faults::Feed;
+use sea_tests::faults::Publisher;
 use sea_tests::layout::names;
 use sea_tests::proc::{Running, wait_until};
 use sea_tests::server::Fault;
-use sea_tests::{is_root, run, set_mode, text};
+use sea_tests::{run, set_mode, text};
 
 /// The drip of the slow-retrieval attack: one byte a second.
 const DRIP: Duration = Duration::from_secs(1);
 
 /// A feed world for app `hello` with 1.0.0 installed locally and 2.0.0 published. The entry
 /// prints its version, then waits until the file named by its first argument exists (if any).
-fn world() -> (Feed, PathBuf) {
-    let w = Feed::new("hello");
+fn world() -> (Publisher, PathBuf) {
+    let w = Publisher::new("hello");
     let script = "#!/bin/sh\necho \"hello $HELLO_APP_VERSION\"\nif [ -n \"$1\" ]; then while [ ! -e \"$1\" ]; do sleep 0.05; done; fi\n";
     let v1_app = w.sb.app("hello-1").exec("bin/app", script);
     let v1 = w.pack(v1_app.path(), "1.0.0");
@@ -33,7 +33,7 @@ fn world() -> (Feed, PathBuf) {
 }
 
 /// The signed size of the published payload artifact: the `.sea` file the feed names.
-fn artifact_size(w: &Feed) -> u64 {
+fn artifact_size(w: &Publisher) -> u64 {
     let sea = names(&w.dir).into_iter().find(|n| n.ends_with(".sea")).expect("a .sea artifact");
     fs::metadata(w.dir.join(sea)).expect("stat").len()
 }
@@ -52,7 +52,7 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> (Output, Duration) {
 }
 
 /// Only 1.0.0's own tree is in the cache (nothing was installed).
-fn nothing_installed(w: &Feed) {
+fn nothing_installed(w: &Publisher) {
     let trees: Vec<String> =
         names(&w.pkg()).into_iter().filter(|n| !n.ends_with(".lock") && !n.starts_with('.')).collect();
     assert!(trees.iter().all(|t| t.starts_with("1.0.0-")), "nothing may be installed: {trees:?}");
@@ -60,7 +60,7 @@ fn nothing_installed(w: &Feed) {
 }
 
 /// Whether `<cache>/update.lock` can be taken exclusively right now (no update holds it).
-fn update_lock_free(w: &Feed) -> bool {
+fn update_lock_free(w: &Publisher) -> bool {
     let path = w.sb.cache("hello").join("update.lock");
     let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) else { return true };
     file.try_lock().is_ok()
@@ -232,7 +232,9 @@ fn auto_update_is_off_for_0_false_no_off_in_any_letter_case() {
 
 #[test]
 fn update_with_a_home_owned_by_another_user_exits_77_like_a_launch() {
-    assert!(is_root(), "this test chowns a directory to another user: run it as root (CI does)");
+    if !sea_tests::require_root("chown a directory to another user") {
+        return;
+    }
     let (w, v1) = world();
     let foreign = w.sb.path("foreign-home");
     fs::create_dir(&foreign).expect("mkdir");
@@ -244,6 +246,8 @@ fn update_with_a_home_owned_by_another_user_exits_77_like_a_launch() {
     assert_eq!(launch.status.code(), Some(77), "{}", text(&launch).1);
     assert_eq!(out.status.code(), Some(77), "a refused home is 77 for --sea-update too: {stderr}");
     assert!(stderr.contains("owned by uid 65534") && stderr.contains("HELLO_HOME"), "{stderr}");
+    let install = run(w.sb.cmd(&v1).arg("--sea-install").arg(&v1).env("HELLO_HOME", &foreign));
+    assert_eq!(install.status.code(), Some(77), "and for --sea-install: {}", text(&install).1);
     assert!(names(&foreign).is_empty(), "nothing written into the refused home");
     assert!(w.server.log().is_empty(), "no request before the home is accepted");
 }

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use sea_tests::faults::noise;
 use sea_tests::layout::{self, names, pkg_dir, tree_matches};
 use sea_tests::proc::Running;
-use sea_tests::{Sandbox, is_root, run, set_mode, text};
+use sea_tests::{Sandbox, require, require_root, run, set_mode, text};
 
 /// A small app whose entry prints its tree and runs a helper from it.
 fn hello(sb: &Sandbox, version: &str) -> PathBuf {
@@ -185,8 +186,7 @@ fn homes_and_caches_that_others_can_write_are_refused() {
 
 #[test]
 fn foreign_owned_and_unwritable_homes_are_refused() {
-    if !is_root() {
-        eprintln!("skipped: needs root to chown a directory to another user and drop privileges");
+    if !require_root("chown a directory to another user and drop privileges") {
         return;
     }
     let sb = Sandbox::new();
@@ -301,8 +301,7 @@ fn the_bare_stub_explains_itself() {
 
 #[test]
 fn a_noexec_cache_is_named_with_the_variable_that_moves_it() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a noexec file system");
+    if !require_root("mount a noexec file system") {
         return;
     }
     let sb = Sandbox::new();
@@ -310,8 +309,7 @@ fn a_noexec_cache_is_named_with_the_variable_that_moves_it() {
     let mount = sb.path("noexec");
     fs::create_dir(&mount).expect("mkdir");
     let mounted = run(sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=64m,noexec,mode=0700", "tmpfs"]).arg(&mount));
-    if !mounted.status.success() {
-        eprintln!("skipped: cannot mount tmpfs here: {}", text(&mounted).1);
+    if !require(mounted.status.success(), &format!("cannot mount tmpfs here: {}", text(&mounted).1.trim())) {
         return;
     }
     let out = run(sb.cmd(&bin).env("HELLO_CACHE_HOME", &mount));
@@ -323,28 +321,19 @@ fn a_noexec_cache_is_named_with_the_variable_that_moves_it() {
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_the_cache_as_it_was() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a small file system");
+    if !require_root("mount a small file system") {
         return;
     }
     let sb = Sandbox::new();
     let app = sb.app("fat").exec("bin/app", "#!/bin/sh\necho ok\n");
-    let mut seed = 7u64;
     for i in 0..40 {
-        let bytes: Vec<u8> = (0..256 * 1024)
-            .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (seed >> 56) as u8
-            })
-            .collect();
-        fs::write(app.path().join(format!("blob{i}")), bytes).expect("write");
+        fs::write(app.path().join(format!("blob{i}")), noise(7 + i, 256 * 1024)).expect("write");
     }
     let bin = sb.pack(app.path(), "fat", "1.0.0", "bin/app", &["--compression", "zstd:1"]);
     let mount = sb.path("tiny");
     fs::create_dir(&mount).expect("mkdir");
     let mounted = run(sb.cmd("mount").args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"]).arg(&mount));
-    if !mounted.status.success() {
-        eprintln!("skipped: cannot mount tmpfs here");
+    if !require(mounted.status.success(), &format!("cannot mount tmpfs here: {}", text(&mounted).1.trim())) {
         return;
     }
     let out = run(sb.cmd(&bin).env("FAT_CACHE_HOME", &mount));

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sea_tests::faults::compressible;
 use sea_tests::{Sandbox, assert_clean_error, bins, run, set_mode, text, tree_snapshot};
 
 #[test]
@@ -721,24 +722,11 @@ fn bad_naming_flags_are_build_errors() {
     assert_eq!(json["naming"]["cache_name"], "demo");
 }
 
-/// Compressible, non-trivial bytes (xorshift over a small alphabet), `len` of them.
-fn pseudo_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b"0123456789abcdef"[(state % 16) as usize]
-        })
-        .collect()
-}
-
 /// An app whose 36 MiB runtime becomes two data frames.
 fn big_app(sb: &Sandbox) -> PathBuf {
     let app = sb.app("big").exec("bin/run", "#!/bin/sh\necho ran\n").file("lib/small.js", "module.exports = 1;\n");
     let root = app.path().to_owned();
-    fs::write(root.join("bin/runtime"), pseudo_bytes(36 * 1024 * 1024 + 7, 3)).unwrap();
+    fs::write(root.join("bin/runtime"), compressible(36 * 1024 * 1024 + 7, 3)).unwrap();
     set_mode(&root.join("bin/runtime"), 0o755);
     root
 }

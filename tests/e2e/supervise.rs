@@ -421,3 +421,40 @@ fn a_hang_up_is_not_passed_to_an_app_that_left_the_session() {
     assert_eq!(t.count("HUP"), 0, "{:?}", lines(&t.dir.join("log")));
     t.stop(&mut launcher);
 }
+
+/// The signal state the app starts with: `Sig*` masks of its `/proc/<pid>/status`.
+#[cfg(target_os = "linux")]
+fn signal_masks(stdout: &str) -> std::collections::BTreeMap<String, u64> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, hex) = l.split_once(':')?;
+            let name = name.strip_prefix("Sig")?;
+            Some((name.to_owned(), u64::from_str_radix(hex.trim(), 16).ok()?))
+        })
+        .collect()
+}
+
+/// The app starts as a `posix_spawn`ed program would: nothing blocked, no handler, and `SIGPIPE`
+/// (which the launcher ignores for itself) and the relayed signals at their default action. The
+/// app `exec`s `cat`, which reads the state it was started with and installs no handler (GNU
+/// grep would: its stack-overflow handler).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_app_starts_with_default_signal_dispositions_and_nothing_blocked() {
+    let sb = Sandbox::new();
+    let app = sb.app("sigs").exec("bin/sigs", "#!/bin/sh\nexec cat /proc/self/status\n");
+    let bin = sb.pack(app.path(), "sigs", "1.0.0", "bin/sigs", &[]);
+    let out = run(default_signals(&mut sb.cmd(&bin)));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let masks = signal_masks(&stdout);
+    let bit = |signo: i32| 1u64 << (signo - 1);
+    assert_eq!(masks.get("Blk"), Some(&0), "no signal blocked: {stdout}");
+    assert_eq!(masks.get("Cgt"), Some(&0), "no handler: {stdout}");
+    let ignored = *masks.get("Ign").unwrap_or_else(|| panic!("no SigIgn in {stdout}"));
+    assert_eq!(ignored & bit(libc::SIGPIPE), 0, "SIGPIPE at its default action: {stdout}");
+    for (name, signo) in RELAYED_SIGNALS {
+        assert_eq!(ignored & bit(signo), 0, "SIG{name} at its default action: {stdout}");
+    }
+}

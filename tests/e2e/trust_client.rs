@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use sea_tests::faults::Feed;
+use sea_tests::faults::Publisher;
 use sea_tests::layout::names;
 use sea_tests::{assert_clean_error, run, text};
 
@@ -18,13 +18,13 @@ const NAME: &str = "tc";
 
 /// A release site for app `tc` served on loopback, with named minisign keys.
 struct World {
-    feed: Feed,
+    feed: Publisher,
     keys: BTreeMap<String, (PathBuf, String)>,
 }
 
 impl World {
     fn new(key_names: &[&str]) -> Self {
-        let feed = Feed::new(NAME);
+        let feed = Publisher::new(NAME);
         let keys = key_names.iter().map(|n| ((*n).to_owned(), feed.sb.keygen(n))).collect();
         World { feed, keys }
     }

@@ -25,6 +25,20 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// `len` compressible but non-trivial bytes (xorshift over a 16-letter alphabet): a payload that
+/// shrinks, yet is not one long run.
+pub fn compressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b"0123456789abcdef"[(state % 16) as usize]
+        })
+        .collect()
+}
+
 /// Writes `count` files of `size` bytes of noise under `dir/data/<n % 16>/`.
 pub fn fill(dir: &Path, count: usize, size: usize, seed: u64) {
     for i in 0..count {
@@ -85,10 +99,11 @@ pub fn no_core_dumps(cmd: &mut Command) -> &mut Command {
     }
 }
 
-/// A sandbox with a signing key, a feed directory served by a loopback [`Server`], and packing
-/// of app `name` with that feed and key baked in.
+/// A publisher's world: a sandbox with a signing key, a feed directory served by a loopback
+/// [`Server`], and packing of app `name` with that feed and key baked in. (Not the feed itself:
+/// that is `sea_payload::feed::Feed`.)
 #[derive(Debug)]
-pub struct Feed {
+pub struct Publisher {
     /// The sandbox.
     pub sb: Sandbox,
     /// The directory the server serves (`sea-pack release` output).
@@ -103,7 +118,7 @@ pub struct Feed {
     pub name: String,
 }
 
-impl Feed {
+impl Publisher {
     /// A fresh world for app `name`.
     pub fn new(name: &str) -> Self {
         let sb = Sandbox::new();

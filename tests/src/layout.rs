@@ -1,5 +1,6 @@
 //! Where a packed binary puts things, computed independently of the launcher from the payload
-//! format itself, so tests check the launcher against SPEC rather than against itself.
+//! format itself, so tests check the launcher against the README's contract ("The packed executable", "Directories,
+//! locks and clean-up") rather than against itself.
 
 use std::fs;
 use std::path::{Path, PathBuf};

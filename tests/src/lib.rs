@@ -242,9 +242,10 @@ impl Sandbox {
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("fake-{version}"));
         let platform = sea_payload::platform::host().unwrap();
-        let marker =
-            format!("#!/bin/false\nnot a real launcher\0SEA-STUB-INFO:1;version={version};platform={platform};\0end\n");
-        fs::write(&path, marker).unwrap();
+        let mut bytes = b"#!/bin/false\nnot a real launcher\0".to_vec();
+        bytes.extend(sea_payload::marker::encode(version, platform));
+        bytes.extend_from_slice(b"end\n");
+        fs::write(&path, bytes).unwrap();
         set_mode(&path, 0o755);
         path
     }
@@ -357,17 +358,29 @@ impl Pty {
     }
 }
 
-/// Whether the external tool `name` can be run (`<name> --version`-style probe: it starts). When
-/// it cannot, the test says so on stderr and the caller skips that part; under CI (`CI=true`),
-/// where `scripts/test.sh` installs every tool the tests use, a missing tool fails the test
-/// instead, unless `SEA_ALLOW_SKIP=1` — so a skip never counts as a pass there.
-pub fn require_tool(name: &str) -> bool {
-    if Command::new(name).arg("--version").output().is_ok() {
+/// The one rule for a check that cannot run here: `true` when `available`; otherwise the test
+/// says `SKIP: <why>` on stderr and the caller skips that part — but under CI (`CI=true`), where
+/// `scripts/test.sh` runs as root and installs every tool the tests use, the test fails instead,
+/// unless `SEA_ALLOW_SKIP=1`. So a skip never counts as a pass in CI.
+pub fn require(available: bool, why: &str) -> bool {
+    if available {
         return true;
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let allowed = std::env::var("SEA_ALLOW_SKIP").is_ok_and(|v| v == "1");
-    assert!(!ci || allowed, "{name} is not installed, and CI must run every check (SEA_ALLOW_SKIP=1 to allow skips)");
-    eprintln!("SKIP: {name} is not installed; this part of the test did not run");
+    assert!(!ci || allowed, "{why}, and CI must run every check (SEA_ALLOW_SKIP=1 to allow skips)");
+    eprintln!("SKIP: {why}; this part of the test did not run");
     false
+}
+
+/// Whether the external tool `name` can be run (`<name> --version`-style probe: it starts), by
+/// the rule of [`require`].
+pub fn require_tool(name: &str) -> bool {
+    require(Command::new(name).arg("--version").output().is_ok(), &format!("{name} is not installed"))
+}
+
+/// Whether this test runs as root (it chowns, mounts or drops privileges), by the rule of
+/// [`require`]: CI runs as root, so there these tests always run.
+pub fn require_root(what: &str) -> bool {
+    require(is_root(), &format!("needs root to {what}"))
 }

@@ -52,7 +52,9 @@ pub(crate) fn path(cache: &Path, channel: &str) -> PathBuf {
 /// The copy kept for `channel` from `url`; `None` when there is none, it is unreadable or it came
 /// from another URL.
 pub(crate) fn load(cache: &Path, channel: &str, url: &str) -> Option<KeptFeed> {
-    let bytes = std::fs::read(path(cache, channel)).ok()?;
+    // The feed, its signature and validators: bounded by the feed's own limits.
+    let limit = sea_payload::feed::MAX_FEED_LEN + 2 * sea_payload::feed::MAX_SIGNATURE_LEN;
+    let bytes = sea_payload::bounded::read(&path(cache, channel), limit).ok()?;
     let kept: KeptFeed = serde_json::from_slice(&bytes).ok()?;
     (kept.url == url).then_some(kept)
 }
@@ -90,7 +92,8 @@ fn trust_path(cache: &Path) -> PathBuf {
 
 /// The trust statements kept from `url`, if any.
 pub(crate) fn load_trust(cache: &Path, url: &str) -> Option<KeptDoc> {
-    let kept: KeptDoc = serde_json::from_slice(&std::fs::read(trust_path(cache)).ok()?).ok()?;
+    let bytes = sea_payload::bounded::read(&trust_path(cache), 2 * sea_payload::trust::MAX_TRUST_LEN).ok()?;
+    let kept: KeptDoc = serde_json::from_slice(&bytes).ok()?;
     (kept.url == url).then_some(kept)
 }
 

@@ -34,9 +34,9 @@ use sea_payload::{Manifest, digest};
 use semver::Version;
 
 use super::{UpdateError, Updater};
-use crate::extract::{self, ExtractError, ExtractOptions, TreeSource};
-use crate::lock::{self, Mode};
-use crate::tree::{self, TreePaths};
+use crate::start::extract::{self, ExtractError, ExtractOptions, TreeSource};
+use crate::start::lock::{self, Mode};
+use crate::start::tree::{self, TreePaths};
 use sea_payload::trust::Trusted;
 
 /// Largest base index read from disk.

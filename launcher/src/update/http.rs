@@ -42,7 +42,7 @@ use sea_payload::feed::Artifact;
 
 use super::UpdateError;
 use crate::app::App;
-use crate::vars::{self, BadValue};
+use crate::start::vars::{self, BadValue};
 
 /// Default connect and read timeout.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,7 +67,7 @@ impl Limits {
     /// Reads both variables. A bad value is an error when `strict` (`--sea-update`: exit 64);
     /// otherwise (the background check) it is logged and the default is used.
     pub(crate) fn from_app(app: &App, strict: bool) -> Result<Self, BadValue> {
-        let read = |suffix: &str, default: Duration, max: Duration| match app.seconds_var(suffix, max) {
+        let read = |setting: &Result<Option<Duration>, BadValue>, default: Duration| match setting.clone() {
             Ok(value) => Ok(value.unwrap_or(default)),
             Err(e) if strict => Err(e),
             Err(e) => {
@@ -76,8 +76,8 @@ impl Limits {
             }
         };
         Ok(Self {
-            timeout: read(vars::UPDATE_TIMEOUT, DEFAULT_TIMEOUT, vars::MAX_UPDATE_TIMEOUT)?,
-            deadline: read(vars::UPDATE_DEADLINE, DEFAULT_DEADLINE, vars::MAX_UPDATE_DEADLINE)?,
+            timeout: read(&app.settings.update_timeout, DEFAULT_TIMEOUT)?,
+            deadline: read(&app.settings.update_deadline, DEFAULT_DEADLINE)?,
             deadline_var: app.vars.name(vars::UPDATE_DEADLINE),
         })
     }

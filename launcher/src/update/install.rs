@@ -20,7 +20,6 @@
 //! A file has no feed around it: it cannot say it is still fresh, so expiry and sequence do not
 //! apply; the floor still refuses going back.
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,44 +27,21 @@ use sea_payload::Package;
 
 use super::{UpdateError, Updater, http, trust};
 use crate::app::App;
-use crate::lock::{self, Mode};
-use crate::state::UpdateState;
+use crate::start::lock::{self, Mode};
+use crate::start::state::UpdateState;
 
 /// What `--sea-install` did.
 #[derive(Debug, PartialEq, Eq)]
-enum Installed {
+pub(crate) enum Installed {
     /// Installed this version.
     New(semver::Version),
     /// This version was already installed.
     Already(semver::Version),
 }
 
-/// `--sea-install <FILE>`: exit 0 when installed or already installed.
-pub(crate) fn run_command(app: &App, file: Option<&OsStr>) -> Result<i32, crate::error::LauncherError> {
-    let name = app.name();
-    let Some(file) = file.filter(|f| !f.is_empty()) else {
-        return Err(UpdateError::Usage(format!(
-            "--sea-install needs a file: `{name} --sea-install <FILE>` (a .sea artifact of a release directory, or a packed executable of {name})"
-        ))
-        .into());
-    };
-    let path = Path::new(file);
-    let updater = Updater::for_install(app)?;
-    match updater.install_file(path)? {
-        Installed::New(version) => {
-            crate::say::say!("{name}: installed {version} from {}; it is used from the next start", path.display());
-            if !app.auto_update().unwrap_or(true) {
-                let var = app.vars.name(crate::vars::AUTO_UPDATE);
-                crate::say::say!(
-                    "{name}: note: {var} is off, which runs the bundled version only; unset it to run {version}"
-                );
-            }
-        }
-        Installed::Already(version) => {
-            crate::say::say!("{name}: {version} from {} is already installed; nothing to do", path.display());
-        }
-    }
-    Ok(0)
+/// Installs the release in the file at `path` (see the module docs).
+pub(crate) fn install_file(app: &App, path: &Path) -> Result<Installed, UpdateError> {
+    Updater::for_install(app)?.install_file(path)
 }
 
 impl<'a> Updater<'a> {
@@ -123,7 +99,7 @@ impl<'a> Updater<'a> {
             return Err(refuse(format!(
                 "{version} is older than {floor}, the highest version this client verified on channel '{}': refusing to go back (a pin, {}, runs an older installed version)",
                 self.channel,
-                self.app.vars.name(crate::vars::VERSION)
+                self.app.vars.name(crate::start::vars::VERSION)
             )));
         }
         let installed = self.installed_version();
@@ -138,7 +114,7 @@ impl<'a> Updater<'a> {
         state.raise(&self.channel, self.app.runs_prereleases(), &version, &signer);
         state.save(&dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
-            path: crate::state::path(&dirs.home),
+            path: crate::start::state::path(&dirs.home),
             source: e,
         })?;
         Ok(Installed::New(version))

@@ -14,7 +14,7 @@
 //!    feed of another app or of another channel than the one this build follows (the signed
 //!    `channel` field against the channel recorded at build time), an expired feed, and one
 //!    older than a feed already verified (its signed `sequence` against
-//!    [`crate::state::FeedRecord`]) — then record its sequence and the key that signed it;
+//!    [`crate::start::state::FeedRecord`]) — then record its sequence and the key that signed it;
 //! 2. choose a release ([`pick`]): newer than anything this client has installed and not below
 //!    its channel's rollback floor, for this platform, a pre-release only when this client runs
 //!    them (its channel, not the feed's say-so), runnable, inside its rollout;
@@ -22,11 +22,11 @@
 //!    then verify its size, SHA-256 and minisign signature **before** anything is unpacked;
 //! 4. check that the package inside names this app, this platform and that version, and is
 //!    signed by a trusted release key (recorded beside the tree);
-//! 5. install it with the launcher's own safe extraction ([`crate::extract`]) into
+//! 5. install it with the launcher's own safe extraction ([`crate::start::extract`]) into
 //!    `<cache>/pkg/<platform>/<version>-<sha12>/`, marked as an update;
 //! 6. if it needs a newer launcher, download and verify that too and replace the executable
 //!    ([`replace`]: platform marker, verified bytes, a trial start before and after the swap);
-//! 7. raise the channel's rollback floor to the version ([`crate::state`]) — only for a release
+//! 7. raise the channel's rollback floor to the version ([`crate::start::state`]) — only for a release
 //!    this client runs — recording the key that signed the feed, and delete the downloads.
 //!
 //! Anything that fails verification is deleted and reported; the version in use is never
@@ -53,13 +53,12 @@ use sea_payload::{Package, digest};
 use semver::Version;
 
 use crate::app::App;
-use crate::extract::{self, ExtractError, ExtractOptions};
-use crate::lock::{self, LockError, Mode};
 use crate::progress::Progress;
-use crate::select::Source;
-use crate::state::UpdateState;
-use crate::tree::TreePaths;
-use crate::vars;
+use crate::start::extract::{self, ExtractError, ExtractOptions};
+use crate::start::lock::{self, LockError, Mode};
+use crate::start::select::{Listing, Source, Updates};
+use crate::start::state::UpdateState;
+use crate::start::tree::TreePaths;
 
 /// How often the background check runs.
 pub(crate) const CHECK_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -72,10 +71,10 @@ pub(crate) enum UpdateError {
     Disabled { var: String },
     /// A variable has a value the update cannot use.
     #[error(transparent)]
-    BadValue(#[from] crate::vars::BadValue),
+    BadValue(#[from] crate::start::vars::BadValue),
     /// Home or cache refused (kept whole: its exit code is the launch's, 77 for a foreign owner).
     #[error(transparent)]
-    Dirs(#[from] crate::dirs::DirsError),
+    Dirs(#[from] crate::start::dirs::DirsError),
     /// Packed without a feed or key.
     #[error("this build has no update feed: it was packed without --feed and --public-key")]
     NotConfigured,
@@ -198,7 +197,7 @@ pub(crate) struct Download {
 
 impl Download {
     /// `updated 1.4.0 -> 1.5.0: downloaded 2.1 MB of 48.0 MB (delta from 1.4.0)`.
-    fn line(&self, version: &Version) -> String {
+    pub(crate) fn line(&self, version: &Version) -> String {
         let mb = |b: u64| format!("{:.1} MB", b as f64 / 1_000_000.0);
         let how = match &self.delta_from {
             Some(from) => format!("delta from {from}"),
@@ -218,27 +217,9 @@ struct Updater<'a> {
     limits: http::Limits,
 }
 
-/// `--sea-update`: exit 0 when installed or already current.
-pub(crate) fn run_command(app: &App) -> Result<i32, crate::error::LauncherError> {
-    let updater = Updater::new(app, true)?;
-    let outcome = updater.run()?;
-    let name = app.name();
-    match outcome {
-        Outcome::UpToDate { current, newest_offered } => {
-            crate::say::say!("{name} is up to date ({current})");
-            if let Some(offered) = newest_offered.filter(|o| *o < current) {
-                crate::say::say!("{name}: the feed offers {offered}, older than {current}: refusing to go back");
-            }
-        }
-        Outcome::Installed { version, launcher, download } => {
-            crate::say::say!("{name}: {}", download.line(&version));
-            crate::say::say!("{name}: installed {version}; it is used from the next start");
-            if let Some(l) = launcher {
-                crate::say::say!("{name}: the launcher was updated to {l}");
-            }
-        }
-    }
-    Ok(0)
+/// `--sea-update`: one update now, in the foreground (waits for another update, shows progress).
+pub(crate) fn update_now(app: &App) -> Result<Outcome, UpdateError> {
+    Updater::new(app, true)?.run()
 }
 
 /// The background check: at most once per [`CHECK_PERIOD`], silent (logs only), skipped when
@@ -300,10 +281,10 @@ fn now_secs() -> u64 {
 impl<'a> Updater<'a> {
     fn new(app: &'a App, interactive: bool) -> Result<Self, UpdateError> {
         // A bad value refuses `--sea-update`; the background check was warned about at start.
-        let enabled = app.auto_update().or_else(|e| if interactive { Err(e) } else { Ok(true) })?;
+        let enabled = app.settings.auto_update.clone().or_else(|e| if interactive { Err(e) } else { Ok(true) })?;
         if !enabled {
-            let value = app.process.app_var(&app.vars, vars::AUTO_UPDATE).unwrap_or_default().to_string_lossy();
-            return Err(UpdateError::Disabled { var: format!("{}={value}", app.vars.name(vars::AUTO_UPDATE)) });
+            let var = app.settings.auto_update_text().unwrap_or_default().to_owned();
+            return Err(UpdateError::Disabled { var });
         }
         let update = &app.manifest().update;
         let (Some(feed_url), Some(_)) = (update.feed.clone(), update.root()) else {
@@ -311,8 +292,8 @@ impl<'a> Updater<'a> {
         };
         let channel = app.channel().ok_or_else(|| UpdateError::NoChannel { url: feed_url.clone() })?.to_owned();
         // A mirror replaces the URL only; the keys, the channel and every check stay.
-        let feed_url = match app.process.app_var(&app.vars, vars::UPDATE_URL) {
-            Some(raw) => vars::feed_url(&app.vars.name(vars::UPDATE_URL), raw, &channel)?,
+        let feed_url = match app.settings.update_url(&app.vars, &channel)? {
+            Some(mirror) => mirror,
             None => {
                 feed::check_url(&feed_url).map_err(UpdateError::InsecureFeed)?;
                 feed_url
@@ -359,7 +340,7 @@ impl<'a> Updater<'a> {
     /// bad.
     fn installed_version(&self) -> Version {
         let mut current = self.app.manifest().version.clone();
-        if let Ok(selection) = self.app.select(None, true, true) {
+        if let Ok(selection) = self.app.select(None, Listing::All, Updates::On) {
             for c in selection.candidates.iter().filter(|c| c.source == Source::Update && c.counts_as_installed()) {
                 current = current.max(c.version.clone());
             }
@@ -440,7 +421,11 @@ impl<'a> Updater<'a> {
                 crate::say::say!("{}: the publisher revoked the release key {key}", self.app.name());
             }
         }
-        state.save(home).map_err(|e| UpdateError::Io { what: "write", path: crate::state::path(home), source: e })?;
+        state.save(home).map_err(|e| UpdateError::Io {
+            what: "write",
+            path: crate::start::state::path(home),
+            source: e,
+        })?;
         refreshed.trusted.check_fresh(now_secs()).map_err(|source| UpdateError::TrustExpired { source })?;
         Ok(refreshed.trusted)
     }
@@ -603,7 +588,7 @@ impl<'a> Updater<'a> {
         state.raise(&self.channel, self.app.runs_prereleases(), &release.version, feed_signer);
         state.save(&self.app.dirs.home).map_err(|e| UpdateError::Io {
             what: "write",
-            path: crate::state::path(&self.app.dirs.home),
+            path: crate::start::state::path(&self.app.dirs.home),
             source: e,
         })?;
         Ok(Outcome::Installed { version: release.version.clone(), launcher, download })
@@ -642,7 +627,6 @@ impl<'a> Updater<'a> {
     fn extract_update(&self, package: &Package, trusted: &Trusted) -> Result<(), UpdateError> {
         let dirs = &self.app.dirs;
         let tree = TreePaths::new(&dirs.pkg, &package.manifest().tree_id());
-        let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})?;
         let options = ExtractOptions {
             app: self.app.name(),
             trusted: Some(trusted),
@@ -650,7 +634,7 @@ impl<'a> Updater<'a> {
             progress: self.interactive,
             defer_flush: false,
         };
-        extract::ensure_tree(package, &tree, dirs, &options)?;
+        crate::start::repair::ensure_tree_in_use(package, &tree, dirs, &options)?;
         Ok(())
     }
 
@@ -677,7 +661,7 @@ impl<'a> Updater<'a> {
         if let Some(why) = self.foreign(package) {
             return Err(UpdateError::WrongPayload(why));
         }
-        let signer = trust::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
+        let signer = crate::start::signer::check_package(package, Some(trusted)).map_err(UpdateError::Package)?;
         signer.ok_or_else(|| UpdateError::WrongPayload("its signature was not checked".into()))
     }
 
@@ -804,10 +788,8 @@ fn verify_reader(
 ) -> Result<(), UpdateError> {
     let url = artifact.url.clone();
     let io = |source| UpdateError::Io { what: "read", path: from.to_owned(), source };
-    let sig = minisign_verify::Signature::decode(&artifact.signature).map_err(|e| UpdateError::ArtifactSignature {
-        url: url.clone(),
-        source: SignatureError::BadSignature(e.to_string()),
-    })?;
+    let sig = signature::parse_signature(&artifact.signature)
+        .map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     // The release key whose id the signature names; a key the statement does not trust is
     // "another key", whatever signed it.
     let keys = trusted
@@ -816,18 +798,8 @@ fn verify_reader(
         .map(|key| signature::parse_public_key(key))
         .collect::<Result<Vec<_>, _>>()
         .map_err(UpdateError::FeedSignature)?;
-    let mut found = Err(SignatureError::OtherKey);
-    for public_key in &keys {
-        match public_key.verify_stream(&sig) {
-            Ok(verifier) => {
-                found = Ok(verifier);
-                break;
-            }
-            Err(minisign_verify::Error::UnexpectedKeyId) => {}
-            Err(other) => found = Err(SignatureError::BadSignature(other.to_string())),
-        }
-    }
-    let mut verifier = found.map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
+    let mut verifier = signature::Streaming::start(&sig, &keys)
+        .map_err(|source| UpdateError::ArtifactSignature { url: url.clone(), source })?;
     let mut hasher = digest::HashingReader::new(&mut reader);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -844,7 +816,7 @@ fn verify_reader(
     if Some(sha) != digest::from_hex(&artifact.sha256) {
         return Err(UpdateError::DigestMismatch { url });
     }
-    verifier.finalize().map_err(|_| UpdateError::ArtifactSignature { url, source: SignatureError::Mismatch })
+    verifier.finish().map_err(|_| UpdateError::ArtifactSignature { url, source: SignatureError::Mismatch })
 }
 
 /// Refuses a download that cannot fit (what is already downloaded counts as fitting).

@@ -24,7 +24,7 @@
 //!    kept copy is removed.
 //!
 //! The running process keeps its open handle to the old file; the supervising launcher `exec`s
-//! the new one at the app's next restart ([`crate::relaunch`]).
+//! the new one at the app's next restart ([`crate::run::relaunch`]).
 //!
 //! # Alternatives
 //! `self_replace::self_replace` does steps 3 and 5 without the trial, the `fsync`s or a way back;
@@ -47,7 +47,7 @@ use semver::Version;
 
 use super::UpdateError;
 use crate::app::App;
-use crate::stub;
+use crate::start::stub;
 
 /// How long a trial start of the new executable may take.
 pub(crate) const TRIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,7 +69,7 @@ pub(crate) fn replace(
     // The trial sees our environment, minus a pin: the new executable need not have the pinned
     // version, and `--sea-info` would fail for that alone.
     let mut env = app.process.env.clone();
-    env.remove(std::ffi::OsStr::new(&app.vars.name(crate::vars::VERSION)));
+    env.remove(std::ffi::OsStr::new(&app.vars.name(crate::start::vars::VERSION)));
     let swap = Swap::new(exe);
     let result = swap
         .write(&stub_bytes, payload_path, release)
@@ -316,15 +316,13 @@ mod tests {
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
+    /// A scratch directory (its path, and the `tempfile` guard that removes it on drop).
+    struct Scratch(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("sea-replace-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).expect("mkdir");
-            Scratch(dir)
+            let dir = tempfile::Builder::new().prefix(&format!("sea-replace-{tag}-")).tempdir().expect("temp dir");
+            Scratch(dir.path().to_owned(), dir)
         }
 
         fn script(&self, name: &str, body: &str) -> PathBuf {
@@ -332,12 +330,6 @@ mod tests {
             fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
             path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
         }
     }
 

@@ -34,15 +34,13 @@
 
 use std::path::{Path, PathBuf};
 
-use sea_payload::package::{PackageError, PackageErrorKind};
-use sea_payload::signature::SignatureError;
+use sea_payload::Manifest;
 use sea_payload::trust::{TRUST_FILE, TrustError, TrustFile, Trusted};
-use sea_payload::{Manifest, Package};
 use serde::{Deserialize, Serialize};
 
 use super::UpdateError;
 use crate::app::App;
-use crate::state::UpdateState;
+use crate::start::state::UpdateState;
 
 /// The stored state's format.
 const STATE_FORMAT: u32 = 1;
@@ -116,7 +114,7 @@ pub(crate) fn for_payload(manifest: &Manifest, home: &Path) -> Option<Trusted> {
 }
 
 fn read_stored(home: &Path, name: &str) -> Option<Trusted> {
-    let bytes = std::fs::read(path(home)).ok()?;
+    let bytes = sea_payload::bounded::read(&path(home), 2 * sea_payload::trust::MAX_TRUST_LEN).ok()?;
     match serde_json::from_slice::<Stored>(&bytes) {
         Ok(stored)
             if stored.format == STATE_FORMAT && stored.name == name && stored.trusted.root.validate().is_ok() =>
@@ -182,7 +180,7 @@ pub(crate) fn refresh(
         tracing::warn!(%channel, %version, %key, "dropping the rollback floor raised by a revoked key");
     }
     for (id, key) in &forgotten.trees {
-        let mark = app.dirs.pkg.join(id).join(crate::tree::UPDATE_MARK);
+        let mark = app.dirs.pkg.join(id).join(crate::start::tree::UPDATE_MARK);
         match std::fs::remove_file(&mark) {
             Ok(()) => {
                 tracing::warn!(tree = %id, %key, "an installed update signed by a revoked key is no longer a candidate")
@@ -192,23 +190,6 @@ pub(crate) fn refresh(
         }
     }
     Ok(Refreshed { trusted, revoked })
-}
-
-/// Checks a package's signature over its manifest with the release keys `trusted` names (none:
-/// only says whether it is signed); returns the key that signed it.
-pub(crate) fn check_package(package: &Package, trusted: Option<&Trusted>) -> Result<Option<String>, PackageError> {
-    let Some(trusted) = trusted else {
-        package.check_signature(None)?;
-        return Ok(None);
-    };
-    let error = |kind| PackageError { path: package.path().to_owned(), kind: Box::new(kind) };
-    let signature = package.signature().ok_or_else(|| error(PackageErrorKind::Unsigned))?;
-    trusted.verify_release(package.manifest_bytes(), signature).map(Some).map_err(|e| {
-        error(PackageErrorKind::Signature(match e {
-            TrustError::Signature(e) => e,
-            _ => SignatureError::OtherKey,
-        }))
-    })
 }
 
 #[cfg(test)]

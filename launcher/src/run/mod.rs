@@ -1,0 +1,8 @@
+//! Running the app: spawning, signals, supervision, restarts.
+
+pub(crate) mod gitenv;
+pub(crate) mod relaunch;
+pub(crate) mod restart;
+pub(crate) mod signals;
+pub(crate) mod spawn;
+pub(crate) mod supervise;
