@@ -415,7 +415,7 @@ fn ops_of(delta: &[u8]) -> Vec<(usize, sea_payload::delta::Op)> {
 
 #[test]
 fn a_relocated_native_module_travels_as_a_diff_and_installs() {
-    let feed = Feed::new("hello");
+    let feed = Publisher::new("hello");
     let module = noise(7, 512 * 1024);
     let tree = |version: &str, relocate: bool| {
         let app =

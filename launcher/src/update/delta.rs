@@ -23,7 +23,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use sea_payload::delta::{Delta, DeltaError};
 use sea_payload::feed::{DeltaArtifact, Release};
@@ -34,8 +33,9 @@ use sea_payload::{Manifest, digest};
 use semver::Version;
 
 use super::{UpdateError, Updater};
-use crate::start::extract::{self, ExtractError, ExtractOptions, TreeSource};
+use crate::start::extract::{ExtractError, ExtractOptions, TreeSource};
 use crate::start::lock::{self, Mode};
+use crate::start::repair;
 use crate::start::tree::{self, TreePaths};
 use sea_payload::trust::Trusted;
 
@@ -95,7 +95,7 @@ pub(super) async fn try_install(
         return none;
     }
     let label = format!("{} {} (delta from {})", updater.app.name(), release.version, delta.from);
-    let _usage = match lock::acquire(&base.0.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {}) {
+    let _usage = match lock::acquire(&base.0.lock, Mode::Shared, repair::CLEANUP_WAIT, "cleaning up", &mut || {}) {
         Ok(l) => l,
         Err(e) => {
             report(updater, &delta.from, &e.to_string());
@@ -186,8 +186,6 @@ fn apply(
     }
     let dirs = &updater.app.dirs;
     let tree = TreePaths::new(&dirs.pkg, &m.tree_id());
-    let _usage = lock::acquire(&tree.lock, Mode::Shared, Duration::from_secs(120), "cleaning up", &mut || {})
-        .map_err(ExtractError::from)?;
     let options = ExtractOptions {
         app: updater.app.name(),
         trusted: Some(trusted),
@@ -196,7 +194,7 @@ fn apply(
         defer_flush: false,
     };
     let source = DeltaSource { delta: &delta, base_dir: &base.dir, base_index: &base_index };
-    extract::ensure_tree(&source, &tree, dirs, &options)?;
+    repair::ensure_tree_in_use(&source, &tree, dirs, &options)?;
     Ok((m.tree_id(), signer))
 }
 
