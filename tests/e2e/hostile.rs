@@ -251,4 +251,12 @@ fn update_with_a_home_owned_by_another_user_exits_77_like_a_launch() {
     assert_eq!(install.status.code(), Some(77), "and for --sea-install: {}", text(&install).1);
     assert!(names(&foreign).is_empty(), "nothing written into the refused home");
     assert!(w.server.log().is_empty(), "no request before the home is accepted");
+    // --sea-gc sweeps stale temporary files in the home: not in a home it would refuse to run in.
+    let stale = foreign.join(".state.json.tmp-12345");
+    fs::write(&stale, "x").expect("write");
+    let touched = run(w.sb.cmd("touch").arg("-d").arg("2 days ago").arg(&stale));
+    assert!(touched.status.success(), "{}", text(&touched).1);
+    let gc = run(w.sb.cmd(&v1).arg("--sea-gc").env("HELLO_HOME", &foreign));
+    assert_eq!(gc.status.code(), Some(77), "and for --sea-gc: {}", text(&gc).1);
+    assert!(stale.exists(), "--sea-gc removed a file in a home owned by another user");
 }

@@ -10,7 +10,9 @@ use crate::start::select::Listing;
 
 /// Exit 0, or 74 when a tree could not be removed (each one is warned about).
 pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
-    app.dirs.ensure_cache_root()?;
+    // The home is swept too (stale temporary files): it gets the checks a launch gives it first,
+    // so a home owned by someone else is refused (77), not cleaned.
+    app.dirs.ensure_roots()?;
     let min_age = app.settings.gc_min_age.clone()?;
     let pin = app.pin()?;
     let selection = app.select(pin.as_ref(), Listing::Contenders, app.updates())?;
