@@ -17,6 +17,11 @@
 //! The caller hashes the whole payload in order on a thread of its own and compares the digest
 //! before anything is published ([`crate::package::Package::unpack_to`]).
 //!
+//! A recorded index needs each large file's SHA-256, which is sequential while its frames are
+//! decoded in any order: the decoder of the frame that is next in its file's digest hashes it as
+//! it decodes; a frame finished out of turn is hashed later, read back from the page cache, by
+//! whichever thread completes the frame before it ([`FileDigest`]).
+//!
 //! # Limitations
 //! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
 //! of one large file is not parallel; decoding is.
@@ -29,16 +34,76 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{Durability, Shared, UnpackError};
+use sha2::{Digest, Sha256};
+
+use super::writer::Shared;
+use super::{Durability, UnpackError};
 use crate::frames::{Frame, FrameDecoder, FrameKind, mismatch};
 use crate::section::SectionReader;
 
 /// Bytes decoded per write.
 const CHUNK: usize = 256 * 1024;
 
+/// The running SHA-256 of one large file whose frames decode in any order.
+pub(super) struct FileDigest {
+    slot: usize,
+    state: Mutex<DigestState>,
+}
+
+struct DigestState {
+    hasher: Sha256,
+    /// The first frame (of this file) not yet hashed.
+    next: usize,
+    /// Frames decoded, by their number in the file.
+    done: Vec<bool>,
+    /// Each frame's offset and length in the file.
+    spans: Vec<(u64, u64)>,
+}
+
+impl FileDigest {
+    /// Whether frame `n` is the next to hash: its decoder then hashes it as it goes.
+    fn is_next(&self, n: usize) -> bool {
+        self.state.lock().is_ok_and(|s| s.next == n)
+    }
+
+    fn update(&self, data: &[u8]) {
+        if let Ok(mut s) = self.state.lock() {
+            s.hasher.update(data);
+        }
+    }
+
+    /// Frame `n` is decoded (and hashed already when `hashed`): hashes the decoded frames that
+    /// follow it in the file, reading them back, and records the digest once all are.
+    fn frame_done(&self, n: usize, hashed: bool, job: &FrameJob, shared: &Shared, buf: &mut [u8]) -> io::Result<()> {
+        let Ok(mut s) = self.state.lock() else { return Err(io::Error::other("a digest lock was poisoned")) };
+        s.done[n] = true;
+        if hashed {
+            s.next = n + 1;
+        }
+        while s.next < s.done.len() && s.done[s.next] {
+            let (mut at, len) = s.spans[s.next];
+            let end = at + len;
+            while at < end {
+                let want = buf.len().min(usize::try_from(end - at).unwrap_or(usize::MAX));
+                read_at(&job.file, &mut buf[..want], at)?;
+                s.hasher.update(&buf[..want]);
+                at += want as u64;
+            }
+            s.next += 1;
+        }
+        if s.next == s.done.len() {
+            let digest = std::mem::take(&mut s.hasher).finalize();
+            shared.digest(self.slot, digest.into());
+        }
+        Ok(())
+    }
+}
+
 /// One data frame to decode into its file.
 pub(super) struct FrameJob {
     file: Arc<File>,
+    /// The file's digest being computed, and this frame's number in the file.
+    digest: Option<(Arc<FileDigest>, usize)>,
     path: PathBuf,
     /// Compressed range, in the package file.
     c_start: u64,
@@ -147,7 +212,8 @@ impl<'a> Frames<'a> {
     }
 
     /// If the file's content is a run of data frames, creates the file, decodes them (with the
-    /// decoding threads) and returns `true`.
+    /// decoding threads) and returns `true`. With a `slot`, its digest is recorded there.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_file(
         &self,
         shared: &Shared,
@@ -156,18 +222,33 @@ impl<'a> Frames<'a> {
         exec: bool,
         pos: u64,
         size: u64,
+        slot: Option<usize>,
     ) -> Result<bool, UnpackError> {
         let Some(run) = self.claim(pos, size) else { return Ok(false) };
-        let file =
-            super::create_file(full, exec).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
+        let file = super::writer::create_file_rw(full, exec)
+            .map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
         // At its final size first: the frames' writes, in any order, then never extend the file
         // (on ext4 each extending write also updates the size under the inode's lock).
         file.set_len(size).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
         let file = Arc::new(file);
-        let jobs = self.frames[run]
+        let frames = &self.frames[run];
+        let digest = slot.map(|slot| {
+            Arc::new(FileDigest {
+                slot,
+                state: Mutex::new(DigestState {
+                    hasher: Sha256::new(),
+                    next: 0,
+                    done: vec![false; frames.len()],
+                    spans: frames.iter().map(|f| (f.u_off - pos, f.u_len)).collect(),
+                }),
+            })
+        });
+        let jobs = frames
             .iter()
-            .map(|f| FrameJob {
+            .enumerate()
+            .map(|(n, f)| FrameJob {
                 file: Arc::clone(&file),
+                digest: digest.as_ref().map(|d| (Arc::clone(d), n)),
                 path: full.to_owned(),
                 c_start: self.payload_start + f.c_off,
                 c_len: f.c_len,
@@ -228,6 +309,9 @@ fn decode_job(
 ) -> Result<(), UnpackError> {
     let mut input = SectionReader::new(package, job.c_start..job.c_start + job.c_len);
     decoder.begin().map_err(UnpackError::Corrupt)?;
+    // Hashed while decoding when it is its file's next frame to hash (checked once: the frames
+    // before it are all hashed, so it stays next until it is done).
+    let inline = job.digest.as_ref().filter(|(d, n)| d.is_next(*n)).map(|(d, _)| d);
     let mut at = 0u64;
     loop {
         if shared.failed.load(Ordering::Relaxed) {
@@ -242,6 +326,9 @@ fn decode_job(
         }
         write_at(&job.file, &buf[..n], job.offset + at)
             .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
+        if let Some(digest) = inline {
+            digest.update(&buf[..n]);
+        }
         at += n as u64;
         shared.written.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -249,6 +336,11 @@ fn decode_job(
         return Err(UnpackError::Corrupt(mismatch("a frame decodes to fewer bytes than the frame table says")));
     }
     decoder.finish(&mut input).map_err(UnpackError::Corrupt)?;
+    if let Some((digest, n)) = &job.digest {
+        digest
+            .frame_done(*n, inline.is_some(), job, shared, buf)
+            .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
+    }
     if durability == Durability::Durable && !cfg!(target_os = "linux") {
         job.file.sync_data().map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
     }
@@ -258,6 +350,25 @@ fn decode_job(
 #[cfg(unix)]
 fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    // Untested, as `write_at`.
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(windows)]
