@@ -252,7 +252,7 @@ fn unpack_with<R: Read + Seek>(
     let mut archive = tar::Archive::new(limited);
     archive.set_ignore_zeros(false);
     let shared = Shared::new();
-    let (sender, receiver) = sync_channel::<Job>(256);
+    let (sender, receiver) = sync_channel::<Job>(16);
     let receiver = Mutex::new(receiver);
     let writers = options.writers.max(1);
     let result = std::thread::scope(|scope| {

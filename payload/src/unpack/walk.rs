@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{LimitReader, StreamLimit};
 use super::parallel;
-use super::writer::{Job, Shared, create_file};
+use super::writer::{BATCH_BYTES, BATCH_FILES, FileJob, Job, Shared, create_file};
 use super::{DIRECT_WRITE_THRESHOLD, Durability, Refusal, UnpackError, UnpackOptions, UnpackSummary, refused};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
@@ -82,6 +82,8 @@ pub(super) struct State<'a> {
     options: &'a UnpackOptions<'a>,
     shared: &'a Shared,
     sender: Option<SyncSender<Job>>,
+    /// Small files not yet handed to the writers.
+    batch: Job,
     dirs: HashSet<String>,
     files: HashSet<String>,
     deferred: Deferred,
@@ -107,6 +109,7 @@ impl<'a> State<'a> {
             options,
             shared,
             sender: Some(sender),
+            batch: Job::default(),
             dirs: HashSet::new(),
             files: HashSet::new(),
             deferred: Deferred::default(),
@@ -142,6 +145,9 @@ impl<'a> State<'a> {
 
     /// Closes the writers' queue; returns the links still to create and the entries recorded.
     pub(super) fn finish_files(&mut self) -> (Deferred, Option<Vec<IndexEntry>>) {
+        if !self.shared.failed.load(Ordering::SeqCst) {
+            self.send_batch();
+        }
         self.sender.take();
         let index = self.record.then(|| std::mem::take(&mut self.index));
         (std::mem::take(&mut self.deferred), index)
@@ -297,14 +303,27 @@ impl<'a> State<'a> {
         if data.len() as u64 != size {
             return Err(UnpackError::Corrupt(io::ErrorKind::UnexpectedEof.into()));
         }
-        self.shared.reserve(size);
-        let job = Job { path: full, exec, data, slot };
+        self.batch.files.push(FileJob { path: full, exec, data, slot });
+        self.batch.bytes += size;
+        if self.batch.files.len() >= BATCH_FILES || self.batch.bytes >= BATCH_BYTES {
+            self.send_batch();
+        }
+        Ok(())
+    }
+
+    /// Hands the batch of small files to the writers.
+    fn send_batch(&mut self) {
+        if self.batch.files.is_empty() {
+            return;
+        }
+        let job = std::mem::take(&mut self.batch);
+        let bytes = job.bytes;
+        self.shared.reserve(bytes);
         if let Some(sender) = &self.sender
             && sender.send(job).is_err()
         {
-            self.shared.release(size);
+            self.shared.release(bytes);
         }
-        Ok(())
     }
 
     fn write_direct(
