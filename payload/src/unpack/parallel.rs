@@ -20,7 +20,7 @@
 //! A recorded index needs each large file's SHA-256, which is sequential while its frames are
 //! decoded in any order: the decoder of the frame that is next in its file's digest hashes it as
 //! it decodes; a frame finished out of turn is hashed later, read back from the page cache, by
-//! whichever thread completes the frame before it ([`FileDigest`]).
+//! whichever thread owns the file's hasher then, without holding a lock ([`FileDigest`]).
 //!
 //! # Limitations
 //! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
@@ -51,7 +51,8 @@ pub(super) struct FileDigest {
 }
 
 struct DigestState {
-    hasher: Sha256,
+    /// The hasher, unless a thread owns it (hashing a frame without holding the lock).
+    hasher: Option<Sha256>,
     /// The first frame (of this file) not yet hashed.
     next: usize,
     /// Frames decoded, by their number in the file.
@@ -61,41 +62,58 @@ struct DigestState {
 }
 
 impl FileDigest {
-    /// Whether frame `n` is the next to hash: its decoder then hashes it as it goes.
-    fn is_next(&self, n: usize) -> bool {
-        self.state.lock().is_ok_and(|s| s.next == n)
+    /// Takes the hasher if frame `n` is the next to hash: its decoder then hashes it as it goes.
+    fn take_if_next(&self, n: usize) -> Option<Sha256> {
+        let mut s = self.state.lock().ok()?;
+        if s.next == n { s.hasher.take() } else { None }
     }
 
-    fn update(&self, data: &[u8]) {
-        if let Ok(mut s) = self.state.lock() {
-            s.hasher.update(data);
-        }
-    }
-
-    /// Frame `n` is decoded (and hashed already when `hashed`): hashes the decoded frames that
-    /// follow it in the file, reading them back, and records the digest once all are.
-    fn frame_done(&self, n: usize, hashed: bool, job: &FrameJob, shared: &Shared, buf: &mut [u8]) -> io::Result<()> {
-        let Ok(mut s) = self.state.lock() else { return Err(io::Error::other("a digest lock was poisoned")) };
+    /// Frame `n` is decoded (and hashed into `hasher` when its decoder owned it). Whoever owns
+    /// the hasher then hashes the decoded frames that follow, read back from the file, without
+    /// holding the lock, so the other decoders never wait for it; it records the digest once
+    /// every frame is hashed. A frame finished while another thread owns the hasher is left to
+    /// that thread, which checks `done` under the lock before it gives the hasher back.
+    fn frame_done(
+        &self,
+        n: usize,
+        hasher: Option<Sha256>,
+        job: &FrameJob,
+        shared: &Shared,
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        let poisoned = || io::Error::other("a digest lock was poisoned");
+        let mut s = self.state.lock().map_err(|_| poisoned())?;
         s.done[n] = true;
-        if hashed {
+        let mut own = hasher;
+        if own.is_some() {
             s.next = n + 1;
+        } else if s.next < s.done.len() && s.done[s.next] {
+            own = s.hasher.take();
         }
-        while s.next < s.done.len() && s.done[s.next] {
+        loop {
+            let Some(mut hasher) = own.take() else { return Ok(()) };
+            if s.next == s.done.len() {
+                drop(s);
+                shared.digest(self.slot, hasher.finalize().into());
+                return Ok(());
+            }
+            if !s.done[s.next] {
+                s.hasher = Some(hasher);
+                return Ok(());
+            }
             let (mut at, len) = s.spans[s.next];
+            drop(s);
             let end = at + len;
             while at < end {
                 let want = buf.len().min(usize::try_from(end - at).unwrap_or(usize::MAX));
                 read_at(&job.file, &mut buf[..want], at)?;
-                s.hasher.update(&buf[..want]);
+                hasher.update(&buf[..want]);
                 at += want as u64;
             }
+            s = self.state.lock().map_err(|_| poisoned())?;
             s.next += 1;
+            own = Some(hasher);
         }
-        if s.next == s.done.len() {
-            let digest = std::mem::take(&mut s.hasher).finalize();
-            shared.digest(self.slot, digest.into());
-        }
-        Ok(())
     }
 }
 
@@ -236,7 +254,7 @@ impl<'a> Frames<'a> {
             Arc::new(FileDigest {
                 slot,
                 state: Mutex::new(DigestState {
-                    hasher: Sha256::new(),
+                    hasher: Some(Sha256::new()),
                     next: 0,
                     done: vec![false; frames.len()],
                     spans: frames.iter().map(|f| (f.u_off - pos, f.u_len)).collect(),
@@ -311,7 +329,7 @@ fn decode_job(
     decoder.begin().map_err(UnpackError::Corrupt)?;
     // Hashed while decoding when it is its file's next frame to hash (checked once: the frames
     // before it are all hashed, so it stays next until it is done).
-    let inline = job.digest.as_ref().filter(|(d, n)| d.is_next(*n)).map(|(d, _)| d);
+    let mut inline = job.digest.as_ref().and_then(|(d, n)| d.take_if_next(*n));
     let mut at = 0u64;
     loop {
         if shared.failed.load(Ordering::Relaxed) {
@@ -326,8 +344,8 @@ fn decode_job(
         }
         write_at(&job.file, &buf[..n], job.offset + at)
             .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
-        if let Some(digest) = inline {
-            digest.update(&buf[..n]);
+        if let Some(hasher) = &mut inline {
+            hasher.update(&buf[..n]);
         }
         at += n as u64;
         shared.written.fetch_add(n as u64, Ordering::Relaxed);
@@ -338,7 +356,7 @@ fn decode_job(
     decoder.finish(&mut input).map_err(UnpackError::Corrupt)?;
     if let Some((digest, n)) = &job.digest {
         digest
-            .frame_done(*n, inline.is_some(), job, shared, buf)
+            .frame_done(*n, inline, job, shared, buf)
             .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
     }
     if durability == Durability::Durable && !cfg!(target_os = "linux") {
