@@ -581,6 +581,37 @@ def gen_bigtree(out, scale, seed):
     return w
 
 
+def gen_smalltree(out, files, seed):
+    """`files` small source files (JS, d.ts, JSON, markdown; 200 bytes to 8 KB, ~4 KB median)
+    in a project-like layout of ~25 files per directory, entry bin/noop: the tree where a per-file
+    cost in the package (an index record, a header) shows most."""
+    vocab = Vocab(seed)
+    rng = sub_rng(seed, "smalltree", files)
+    w = Writer(out)
+    w.file("bin/noop", "#!/bin/sh\nexit 0\n", 0o755)
+    w.file("package.json", json.dumps({"name": "small-app", "version": "1.0.0", "private": True,
+                                       "bin": {"small-app": "bin/noop"}}, indent=2) + "\n")
+    local = [f"{rng.choice(SYLLABLES)}{rng.choice(SYLLABLES)}{rng.choice(SYLLABLES).capitalize()}" for _ in range(200)]
+    t = Text(rng, vocab, local)
+    k = 0
+    while w.files < files:
+        d = f"src/{vocab.words[(k // 25) % 300].lower()}{k // 25}"
+        kind = rng.random()
+        size = 200 + min(rng.randrange(8000), rng.randrange(8000))
+        name = f"{t.ident()}{k}"
+        if kind < 0.7:
+            w.file(f"{d}/{name}.js", t.js_module(size))
+        elif kind < 0.85:
+            w.file(f"{d}/{name}.d.ts", t.dts(size))
+        elif kind < 0.95:
+            w.file(f"{d}/{name}.json", json.dumps({t.ident(): t.prose(rng.randint(3, 12)) for _ in range(max(1, size // 60))}, indent=2) + "\n")
+        else:
+            w.file(f"{d}/{name}.md", t.readme(name, size))
+        k += 1
+    w.fix_dir_modes()
+    return w
+
+
 def gen_flat(out, files, seed):
     """`files` small files (100-1000 bytes) in nested dirs, ~100 per dir."""
     rng = sub_rng(seed, "flat", files)
@@ -655,6 +686,10 @@ def main():
     b.add_argument("out")
     b.add_argument("--scale", type=int, default=100)
     b.add_argument("--seed", type=int, default=1)
+    m = sub.add_parser("smalltree")
+    m.add_argument("out")
+    m.add_argument("--files", type=int, default=4000)
+    m.add_argument("--seed", type=int, default=1)
     h = sub.add_parser("hash")
     h.add_argument("dir")
     h.add_argument("--exclude-prefix", action="append", default=[], help="skip top-level names starting with this (e.g. .sea)")
@@ -670,6 +705,8 @@ def main():
         w = gen_tree(a.out, a.size_mb, a.seed)
     elif a.cmd == "bigtree":
         w = gen_bigtree(a.out, a.scale, a.seed)
+    elif a.cmd == "smalltree":
+        w = gen_smalltree(a.out, a.files, a.seed)
     else:
         w = gen_flat(a.out, a.files, a.seed)
     print(json.dumps({"files": w.files, "symlinks": w.links, "dirs": len(w.made_dirs), "bytes": w.bytes}))

@@ -89,6 +89,7 @@ fn build(s: &Structured) -> Vec<u8> {
         .to_bytes(),
     };
     let trailer = Trailer {
+        version: if s.index.is_empty() { sea_payload::trailer::FORMAT_VERSION } else { sea_payload::trailer::FORMAT_WITH_INDEX },
         payload_len: payload.len() as u64,
         index_len: s.index.len() as u64,
         manifest_len: manifest.len() as u64,

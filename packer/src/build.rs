@@ -159,9 +159,25 @@ fn choose_platform(given: Option<&str>, stub: &Stub, stub_path: &Path) -> Result
 }
 
 fn choose_min_launcher(given: Option<&str>, stub: &Stub, stub_path: &Path) -> Result<Version> {
+    let (major, minor, patch) = sea_payload::trailer::FORMAT_MIN_LAUNCHER;
+    let oldest = Version::new(major, minor, patch);
+    if stub.version < oldest {
+        bail!(
+            "{} is launcher {}, which cannot read the package format this sea-pack writes (it needs {oldest} \
+             or newer); use the sea-launcher of this release",
+            stub_path.display(),
+            stub.version
+        );
+    }
     let Some(given) = given else { return Ok(stub.version.clone()) };
     let version =
         Version::parse(given).map_err(|e| anyhow!("--min-launcher '{given}' is not a semantic version: {e}"))?;
+    if version < oldest {
+        bail!(
+            "--min-launcher {version} is older than {oldest}, the oldest launcher that reads the package \
+             format this sea-pack writes; give {oldest} or newer"
+        );
+    }
     if version > stub.version {
         bail!(
             "--min-launcher {version} is newer than the stub it ships with ({} is version {}): \

@@ -169,6 +169,10 @@ pub(crate) struct InspectArgs {
     /// Print JSON (manifest, layout, signature status) instead of a summary, e.g. `--json`.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also list every entry (path, kind, size, SHA-256), rebuilt by decoding the payload and
+    /// checked against the manifest's index digest, e.g. `--entries`.
+    #[arg(long)]
+    pub(crate) entries: bool,
 }
 
 /// `sea-pack verify`.

@@ -3,7 +3,8 @@
 //! # Implementation
 //! The binary is checked as `verify` checks it (digests, and the signature against the baked-in
 //! key), then unpacked by [`sea_payload::Package::unpack_to`] — the launcher's own safe unpacker,
-//! which verifies the payload's SHA-256 while streaming — into a temporary sibling of DIR, which
+//! which verifies the payload's SHA-256 while streaming and the index of what it writes against
+//! the manifest's — into a temporary sibling of DIR, which
 //! is renamed to DIR only once complete. A failure at any point removes the temporary directory,
 //! so DIR either ends up complete or is left as it was.
 //!
@@ -27,7 +28,8 @@ use crate::verify;
 pub(crate) fn run(args: &ExtractArgs, out: &mut dyn Write) -> Result<()> {
     let dest = &args.dir;
     check_destination(dest)?;
-    let checked = verify::check(&args.binary, None)?;
+    // Digests only: the unpack itself checks the index of what it writes against the manifest's.
+    let checked = verify::check(&args.binary, None, verify::Depth::Digests)?;
     checked.require_acceptable()?;
     let package = &checked.package;
     let parent = output::parent_dir(dest);

@@ -211,7 +211,7 @@ fn settings(args: &ReleaseArgs) -> Result<Run> {
 fn open_all(paths: &[PathBuf], key: &SigningKey) -> Result<Vec<Checked>> {
     let mut all: Vec<Checked> = Vec::new();
     for path in paths {
-        let checked = verify::check(path, None)?;
+        let checked = verify::check(path, None, verify::Depth::Full)?;
         check_key(&checked, key)?;
         if let Some(first) = all.first() {
             let (a, b) = (&first.package.manifest().name, &checked.package.manifest().name);
@@ -555,8 +555,7 @@ fn write_deltas(
     }
     let scratch = tempfile::tempdir().context("could not create a temporary directory for deltas")?;
     let new_dir = scratch.path().join("new");
-    unpack_for_delta(&c.package, &new_dir)?;
-    let new_index = c.package.index_bytes()?;
+    let new_index = unpack_for_delta(&c.package, &new_dir)?;
     let mut deltas = Vec::new();
     for (n, base) in bases.into_iter().enumerate() {
         let file_name = base.payload.url.rsplit('/').next().unwrap_or_default();
@@ -569,8 +568,7 @@ fn write_deltas(
             }
         };
         let base_dir = scratch.path().join(format!("base-{n}"));
-        unpack_for_delta(&base_pkg, &base_dir)?;
-        let base_index = base_pkg.index_bytes()?;
+        let base_index = unpack_for_delta(&base_pkg, &base_dir)?;
         let mut bytes = Vec::new();
         let summary = delta::build(
             &delta::Base { dir: &base_dir, index_bytes: &base_index, manifest: base_pkg.manifest() },
@@ -630,9 +628,10 @@ fn open_base(path: &Path, base: &Release, ctx: &Run) -> Result<Package> {
     Ok(package)
 }
 
-/// Unpacks a package's payload into `dir` (created), for diffing.
-fn unpack_for_delta(package: &Package, dir: &Path) -> Result<()> {
+/// Unpacks a package's payload into `dir` (created), for diffing; returns its index as the
+/// manifest pins it (recorded while unpacking: a package need not ship it).
+fn unpack_for_delta(package: &Package, dir: &Path) -> Result<Vec<u8>> {
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    package.unpack_to(dir, &UnpackOptions::default())?;
-    Ok(())
+    let (_, index) = package.unpack_indexed(dir, &UnpackOptions::default())?;
+    Ok(index)
 }

@@ -4,8 +4,11 @@
 //! 1. the trailer (magic, own checksum, section lengths against the file size) and the manifest
 //!    (SHA-256 from the trailer, then parsed and validated) — [`Package::open_with`], which also
 //!    finds the package inside a code-signed Mach-O or PE file;
-//! 2. the whole payload against its SHA-256, and the index against the manifest's digest, and
-//!    the index's totals against the manifest;
+//! 2. the whole payload against its SHA-256; then ([`Depth::Full`]) the payload is decoded and
+//!    its index rebuilt from the content (every file hashed), which must be the one whose digest
+//!    the manifest pins, with the manifest's totals. A package does not ship its index (format 2),
+//!    so this is what authenticates every file against the signed manifest, independently of the
+//!    payload digest; a format 1 package's index section is checked against the digest as well;
 //! 3. the signature over the manifest bytes (which carry both digests, so it covers everything
 //!    but the stub): with `--public-key`, a signature by that key is required; without, a
 //!    signed binary is checked against the key baked into it. A binary with a baked-in key but no
@@ -47,13 +50,22 @@ pub(crate) enum Signature {
     Verified { key: String, source: KeySource, trusted_comment: String },
 }
 
+/// How much of a package to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// Trailer, manifest, payload digest, signature (and a format 1 index section).
+    Digests,
+    /// Also rebuild the index from the decoded payload and compare it with the manifest's.
+    Full,
+}
+
 /// A package whose digests were checked.
 #[derive(Debug)]
 pub(crate) struct Checked {
     /// The package.
     pub(crate) package: Package,
-    /// Its index.
-    pub(crate) index: Index,
+    /// Its index, when rebuilt ([`Depth::Full`]).
+    pub(crate) index: Option<Index>,
     /// Its signature.
     pub(crate) signature: Signature,
 }
@@ -74,12 +86,23 @@ impl Checked {
 
 /// Opens `path` and checks its digests and signature (see the module docs); `public_key` is a
 /// `--public-key` value.
-pub(crate) fn check(path: &Path, public_key: Option<&str>) -> Result<Checked> {
+pub(crate) fn check(path: &Path, public_key: Option<&str>, depth: Depth) -> Result<Checked> {
     // Every platform's executables, signed or not: a Mach-O or PE file is read on Linux too.
     let package = Package::open_with(path, Search::Containers)?;
     package.verify_payload()?;
-    let index = package.read_index()?;
-    check_index(&package, &index)?;
+    if package.has_index_section() {
+        let section = Index::from_bytes(&package.index_section()?)
+            .with_context(|| format!("{}: the index section is not valid JSON", package.path().display()))?;
+        check_index(&package, &section)?;
+    }
+    let index = match depth {
+        Depth::Digests => None,
+        Depth::Full => {
+            let (index, _) = package.reconstruct_index()?;
+            check_index(&package, &index)?;
+            Some(index)
+        }
+    };
     let given = public_key.map(sign::resolve_public_key).transpose()?;
     let signature = check_signature(&package, given.as_deref())?;
     Ok(Checked { package, index, signature })
@@ -154,7 +177,7 @@ fn check_signature(package: &Package, given: Option<&str>) -> Result<Signature> 
 
 /// Runs `verify`: prints what was checked on `out`.
 pub(crate) fn run(args: &VerifyArgs, out: &mut dyn Write) -> Result<()> {
-    let checked = check(&args.binary, args.public_key.as_deref())?;
+    let checked = check(&args.binary, args.public_key.as_deref(), Depth::Full)?;
     checked.require_acceptable()?;
     report(&checked, out).context("could not write to stdout")
 }
@@ -168,7 +191,9 @@ fn report(checked: &Checked, out: &mut dyn Write) -> std::io::Result<()> {
         sea_payload::digest::to_hex(&package.trailer().manifest_sha256)
     )?;
     writeln!(out, "ok  payload: {} bytes, sha256 {}", manifest.payload.size, manifest.payload.sha256)?;
-    writeln!(out, "ok  index: {} entries, sha256 {}", checked.index.entries.len(), manifest.index.sha256)?;
+    let entries = checked.index.as_ref().map_or(0, |i| i.entries.len());
+    let how = if package.has_index_section() { "shipped and rebuilt" } else { "rebuilt from the payload" };
+    writeln!(out, "ok  index ({how}): {entries} entries, sha256 {}", manifest.index.sha256)?;
     match &checked.signature {
         Signature::Verified { key, source, trusted_comment } => {
             let whose = match source {

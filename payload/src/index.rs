@@ -1,10 +1,22 @@
 //! The index: one record per entry of the payload, for deep verification of an extracted tree.
 //!
-//! It is a separate section so that the launcher's warm path, which reads only the manifest, does
-//! not grow with the number of files. It is read by `sea-pack inspect`, by `--sea-verify` and by
-//! the launcher's background check of the tree in use.
+//! # Implementation
+//! A package does not carry its index (format 2, [`crate::trailer`]); its manifest pins the
+//! index's canonical bytes ([`Index::to_bytes`]) by size and SHA-256. The packer records every
+//! entry while it writes the tar stream, and the unpacker records the same entries while it
+//! writes the verified stream (hashing each file's content as it writes it), both through
+//! [`IndexEntry::new`], so the two cannot drift: an unpacked tree's index is exactly the packer's,
+//! or the digests differ and the tree is refused. The launcher writes it into the tree as
+//! `.sea/index.json`, where `--sea-verify`, the background check and the delta client read it.
+//!
+//! # Alternatives
+//! Shipping the index (format 1) cost 13.7 % on top of the payload for 16k entries: 32 random
+//! bytes per file do not compress. Format 1 packages are still read: their section is used when
+//! present.
 
 use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256Bytes;
 
 /// The kind of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +49,28 @@ pub struct IndexEntry {
     /// The link target (links only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+}
+
+impl IndexEntry {
+    /// The one way an entry is made, by the packer and the unpacker alike: only the fields its
+    /// kind has are set (a directory or link has no size, executable bit or digest; only a link
+    /// has a target).
+    pub fn new(
+        path: String,
+        kind: EntryKind,
+        size: u64,
+        exec: bool,
+        sha256: Option<&Sha256Bytes>,
+        target: Option<String>,
+    ) -> Self {
+        match kind {
+            EntryKind::Dir => Self { path, kind, size: 0, exec: false, sha256: None, target: None },
+            EntryKind::File => {
+                Self { path, kind, size, exec, sha256: sha256.map(|d| crate::digest::to_hex(d)), target: None }
+            }
+            EntryKind::Symlink => Self { path, kind, size: 0, exec: false, sha256: None, target },
+        }
+    }
 }
 
 /// All entries, in archive order.

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! * **payload** — a deterministic tar stream, compressed with zstd or gzip ([`pack`], [`unpack`]);
-//! * **index** — JSON list of every entry (path, kind, size, executable bit, sha256), read only by
-//!   deep verification and never on the launcher's warm path ([`index`]);
+//! * **index** — empty since format 2: the index (every entry's path, kind, size, executable bit,
+//!   sha256) is pinned by the manifest's digest and rebuilt by the unpacker from what it writes
+//!   ([`index`]); format 1 packages ship it here;
 //! * **manifest** — small JSON document the launcher reads at every start ([`manifest`]);
 //! * **signature** — optional minisign signature of the manifest bytes ([`signature`]);
 //! * **trailer** — lengths of the four sections, the payload and manifest digests, and its own

@@ -35,7 +35,7 @@ use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
 use crate::manifest::{self, FileCheck, MANIFEST_FORMAT, Manifest, Naming, SectionDigest, UpdateSettings};
 use crate::paths;
-use crate::trailer::Trailer;
+use crate::trailer::{FORMAT_MIN_LAUNCHER, FORMAT_VERSION, Trailer};
 use crate::unpack::Refusal;
 
 /// Options for [`pack_dir`].
@@ -86,6 +86,11 @@ pub enum PackError {
     /// The metadata given makes an invalid manifest (a bad name, platform or key).
     #[error(transparent)]
     Manifest(crate::manifest::ManifestError),
+    /// The package would claim to run on a launcher that cannot read its format.
+    #[error(
+        "min_launcher {given} is older than {oldest}, the oldest launcher that reads this package format; give --min-launcher {oldest} or newer"
+    )]
+    MinLauncher { given: Version, oldest: Version },
     /// The signer failed.
     #[error("could not sign the package: {0}")]
     Sign(String),
@@ -288,8 +293,7 @@ fn append<W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<IndexEntry, PackError> {
     let rel = source.rel.as_str();
-    let mut entry =
-        IndexEntry { path: rel.to_owned(), kind: source.kind, size: 0, exec: false, sha256: None, target: None };
+    let mut sha = None;
     match source.kind {
         EntryKind::Dir => {
             let mut h = header(tar::EntryType::Directory, 0o755, 0);
@@ -299,7 +303,6 @@ fn append<W: Write>(
             let target = source.target.as_deref().unwrap_or_default();
             let mut h = header(tar::EntryType::Symlink, 0o777, 0);
             builder.append_link(&mut h, rel, target).map_err(PackError::Write)?;
-            entry.target = Some(target.to_owned());
         }
         EntryKind::File => {
             let file =
@@ -326,16 +329,14 @@ fn append<W: Write>(
             } else {
                 builder.append_data(&mut h, rel, &mut reader).map_err(|e| write_or_read(e, &source.full))?;
             }
-            let (sha, count) = reader.finish();
+            let (digest, count) = reader.finish();
             if count != source.size {
                 return Err(PackError::Changed { path: source.full.clone() });
             }
-            entry.size = source.size;
-            entry.exec = source.exec;
-            entry.sha256 = Some(digest::to_hex(&sha));
+            sha = Some(digest);
         }
     }
-    Ok(entry)
+    Ok(IndexEntry::new(rel.to_owned(), source.kind, source.size, source.exec, sha.as_ref(), source.target.clone()))
 }
 
 /// tar's `append_data` reports a short read of the source as an I/O error: call it a change.
@@ -376,8 +377,9 @@ pub struct PackageSpec {
 /// Signs manifest bytes, returning a minisign signature file's text.
 pub type Signer<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
 
-/// Writes a whole package after whatever `out` already holds (the stub): payload, index,
-/// manifest, signature and trailer. Returns the manifest.
+/// Writes a whole package after whatever `out` already holds (the stub): payload, manifest,
+/// signature and trailer, in format 2 (no index section; the manifest pins the index's digest).
+/// Returns the manifest.
 pub fn write_package(
     out: &mut impl Write,
     root: &Path,
@@ -385,6 +387,10 @@ pub fn write_package(
     options: &PackOptions<'_>,
     signer: Option<Signer<'_>>,
 ) -> Result<Manifest, PackError> {
+    let oldest = Version::new(FORMAT_MIN_LAUNCHER.0, FORMAT_MIN_LAUNCHER.1, FORMAT_MIN_LAUNCHER.2);
+    if spec.min_launcher < oldest {
+        return Err(PackError::MinLauncher { given: spec.min_launcher.clone(), oldest });
+    }
     let packed = pack_dir(root, &mut *out, options)?;
     let executables = check_entry(&packed.index, &spec.entry)?;
     let index_bytes = packed.index.to_bytes();
@@ -414,15 +420,17 @@ pub fn write_package(
         Some(sign) => sign(&manifest_bytes).map_err(PackError::Sign)?.into_bytes(),
         None => Vec::new(),
     };
+    // The index is not shipped (format 2): the manifest pins it, the unpacker rebuilds it.
     let trailer = Trailer {
+        version: FORMAT_VERSION,
         payload_len: packed.payload_len,
-        index_len: index_bytes.len() as u64,
+        index_len: 0,
         manifest_len: manifest_bytes.len() as u64,
         signature_len: signature.len() as u64,
         payload_sha256: packed.payload_sha256,
         manifest_sha256: digest::sha256(&manifest_bytes),
     };
-    for part in [&index_bytes[..], &manifest_bytes, &signature, &trailer.encode()] {
+    for part in [&manifest_bytes[..], &signature, &trailer.encode()] {
         out.write_all(part).map_err(PackError::Write)?;
     }
     out.flush().map_err(PackError::Write)?;

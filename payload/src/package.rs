@@ -5,6 +5,12 @@
 //! signature and manifest together), a second read only for a larger manifest, a SHA-256 of the
 //! manifest (a few KiB) and its parse. The payload and the index are never read here.
 //!
+//! A package of format 2 carries no index: [`Package::unpack_indexed`] records it while it
+//! writes the verified stream and checks it against the manifest's `index` digest, and
+//! [`Package::reconstruct_index`] decodes the payload to rebuild it without writing anything
+//! (`sea-pack verify`, and the bases of deltas). A format 1 package's index section is still
+//! read ([`Package::index_bytes`]).
+//!
 //! A code-signed macOS or Windows executable does not end in the trailer: the signature follows
 //! the package. When the last bytes are not a trailer and the search is [`Search::Containers`],
 //! the package's end is found from the Mach-O or PE headers ([`crate::container::package_end`]),
@@ -60,6 +66,11 @@ pub enum PackageErrorKind {
     /// The index bytes do not match their digest.
     #[error("index checksum mismatch: the index is corrupt")]
     IndexDigest,
+    /// The index of the payload's content is not the one the manifest pins.
+    #[error(
+        "the payload's files do not match the manifest's index (expected {expected_size} bytes with sha256 {expected}, found {found_size} bytes with sha256 {found}): the payload is corrupt or was changed after packing"
+    )]
+    IndexMismatch { expected: String, expected_size: u64, found: String, found_size: u64 },
     /// The index does not parse.
     #[error("index is not valid JSON: {0}")]
     IndexJson(#[source] serde_json::Error),
@@ -293,8 +304,51 @@ impl Package {
         self.file_len - self.layout.trailer.end
     }
 
-    /// The index section's bytes, checked against the manifest's digest.
+    /// Whether the package ships its index as a section (format 1).
+    pub fn has_index_section(&self) -> bool {
+        self.trailer.version == crate::trailer::FORMAT_WITH_INDEX
+    }
+
+    /// The index, byte for byte as the manifest pins it: the section of a format 1 package, else
+    /// reconstructed from the payload ([`Package::reconstruct_index`]).
     pub fn index_bytes(&self) -> Result<Vec<u8>, PackageError> {
+        if self.has_index_section() { self.index_section() } else { self.reconstruct_index().map(|(_, b)| b) }
+    }
+
+    /// Decodes the whole payload (sequentially, writing nothing) and rebuilds its index, which
+    /// must be the one the manifest pins; returns it parsed and as bytes. This checks every file's
+    /// content against the signed manifest, independently of the payload's own digest.
+    pub fn reconstruct_index(&self) -> Result<(Index, Vec<u8>), PackageError> {
+        let options = UnpackOptions {
+            max_bytes: self.manifest.unpacked_size,
+            max_entries: self.manifest.entries,
+            ..UnpackOptions::default()
+        };
+        let input = io::BufReader::with_capacity(256 * 1024, self.payload_reader());
+        let decoder = Decoder::new(Some(self.manifest.compression.codec), input, ZSTD_WINDOW_LOG_MAX)
+            .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
+        let index = unpack::index_of(decoder, &options).map_err(|e| self.error(e))?;
+        let bytes = index.to_bytes();
+        self.check_index(&bytes)?;
+        Ok((index, bytes))
+    }
+
+    /// `bytes` must be the index the manifest pins.
+    fn check_index(&self, bytes: &[u8]) -> Result<(), PackageError> {
+        let found = digest::sha256_hex(bytes);
+        if found != self.manifest.index.sha256 || bytes.len() as u64 != self.manifest.index.size {
+            return Err(self.error(PackageErrorKind::IndexMismatch {
+                expected: self.manifest.index.sha256.clone(),
+                expected_size: self.manifest.index.size,
+                found,
+                found_size: bytes.len() as u64,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The index section's bytes (format 1), checked against the manifest's digest.
+    pub fn index_section(&self) -> Result<Vec<u8>, PackageError> {
         let range = self.layout.index.clone();
         let mut bytes = vec![0u8; (range.end - range.start) as usize];
         read_exact_at(&self.file, &mut bytes, range.start).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
@@ -304,9 +358,12 @@ impl Package {
         Ok(bytes)
     }
 
-    /// The parsed index.
+    /// The parsed index (see [`Package::index_bytes`]).
     pub fn read_index(&self) -> Result<Index, PackageError> {
-        let bytes = self.index_bytes()?;
+        if !self.has_index_section() {
+            return self.reconstruct_index().map(|(index, _)| index);
+        }
+        let bytes = self.index_section()?;
         Index::from_bytes(&bytes).map_err(|e| self.error(PackageErrorKind::IndexJson(e)))
     }
 
@@ -341,9 +398,23 @@ impl Package {
     }
 
     /// Unpacks the payload into `dest` (an existing empty directory), verifying its SHA-256 while
-    /// streaming and its sizes against the manifest. On error `dest` may hold a partial tree; the
+    /// streaming, its sizes against the manifest, and the index of what was written against the
+    /// manifest's (see [`Package::unpack_indexed`]). On error `dest` may hold a partial tree; the
     /// caller removes it.
     pub fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, PackageError> {
+        self.unpack_indexed(dest, options).map(|(summary, _)| summary)
+    }
+
+    /// As [`Package::unpack_to`], and returns the index of the tree written, byte for byte as the
+    /// manifest pins it (what the launcher writes as `.sea/index.json`). The index is recorded
+    /// while the files are written, each file's SHA-256 computed from the bytes written to it; a
+    /// format 2 package whose recorded index is not the manifest's is an error. For a format 1
+    /// package, whose packer may have written it differently, the index section is the fallback.
+    pub fn unpack_indexed(
+        &self,
+        dest: &Path,
+        options: &UnpackOptions<'_>,
+    ) -> Result<(UnpackSummary, Vec<u8>), PackageError> {
         let mut hashing = HashingReader::new(io::BufReader::with_capacity(256 * 1024, self.payload_reader()));
         let options = UnpackOptions {
             max_bytes: options.max_bytes.min(self.manifest.unpacked_size),
@@ -375,7 +446,7 @@ impl Package {
             None => {
                 let decoder = Decoder::new(Some(codec), io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
                     .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
-                unpack::unpack(decoder, dest, &options)
+                unpack::unpack_indexed(decoder, dest, &options)
             }
         };
         // The payload digest decides first: a corrupt payload reports as corrupt, whatever the
@@ -383,14 +454,19 @@ impl Package {
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
         let (found, _) = hashing.finish();
         self.compare_payload_digest(&found)?;
-        let summary = summary.map_err(|e| self.error(e))?;
+        let (summary, index) = summary.map_err(|e| self.error(e))?;
         if summary.entries != self.manifest.entries || summary.bytes != self.manifest.unpacked_size {
             return Err(self.error(PackageErrorKind::Mismatch {
                 expected: format!("{} entries, {} bytes", self.manifest.entries, self.manifest.unpacked_size),
                 found: format!("{} entries, {} bytes", summary.entries, summary.bytes),
             }));
         }
-        Ok(summary)
+        let bytes = index.to_bytes();
+        match self.check_index(&bytes) {
+            Ok(()) => Ok((summary, bytes)),
+            Err(_) if self.has_index_section() => Ok((summary, self.index_section()?)),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -434,7 +510,7 @@ fn check_consistency(manifest: &Manifest, trailer: &Trailer) -> Result<(), Packa
     if manifest.payload.sha256 != digest::to_hex(&trailer.payload_sha256) {
         return Err(PackageErrorKind::Inconsistent("payload digest"));
     }
-    if manifest.index.size != trailer.index_len {
+    if trailer.version == crate::trailer::FORMAT_WITH_INDEX && manifest.index.size != trailer.index_len {
         return Err(PackageErrorKind::Inconsistent("index length"));
     }
     Ok(())

@@ -4,10 +4,10 @@
 //! | offset | size | field |
 //! | --- | --- | --- |
 //! | 0 | 8 | `SEA-TRLR` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (2; 1 is still read) |
 //! | 12 | 4 | flags (0; reserved) |
 //! | 16 | 8 | payload length |
-//! | 24 | 8 | index length |
+//! | 24 | 8 | index length (0 in format 2) |
 //! | 32 | 8 | manifest length |
 //! | 40 | 8 | signature length (0 when unsigned) |
 //! | 48 | 32 | payload SHA-256 |
@@ -21,6 +21,14 @@
 //!
 //! Every byte of the trailer is checked: a flipped bit anywhere gives a [`TrailerError`], never a
 //! silently shifted section. Nothing here allocates.
+//!
+//! # Versions
+//! Format 1 (sea 0.1 and 0.2) ships the [index](crate::index) as a section. Format 2 (sea 0.3)
+//! does not: its index section is always empty, and the unpacker reconstructs the index from the
+//! payload and checks it against the digest the manifest pins. A launcher or `sea-pack` older than
+//! 0.3.0 refuses format 2 with "unsupported payload format version 2 ... update the launcher",
+//! and a format 2 manifest says `min_launcher` 0.3.0 or newer ([`FORMAT_MIN_LAUNCHER`]), so an
+//! older client updates its launcher before it downloads such a release.
 
 use std::ops::Range;
 
@@ -33,8 +41,13 @@ pub const START_MAGIC: [u8; 8] = *b"SEA-TRLR";
 /// Magic in the last 8 bytes of every packed file. The high byte, CR LF and ^Z catch transfers
 /// that mangled the file as text, as PNG's signature does.
 pub const END_MAGIC: [u8; 8] = *b"\x89SEA\r\n\x1a\n";
-/// The trailer format this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The trailer format this crate writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format that ships its index as a section; still read.
+pub const FORMAT_WITH_INDEX: u32 = 1;
+/// The oldest launcher that reads [`FORMAT_VERSION`] (major, minor, patch): every package this
+/// crate writes declares at least this `min_launcher`.
+pub const FORMAT_MIN_LAUNCHER: (u64, u64, u64) = (0, 3, 0);
 
 /// The manifest is read on every start: it must stay small.
 pub const MAX_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
@@ -60,9 +73,12 @@ pub enum TrailerError {
     BadChecksum,
     /// A format this crate does not read.
     #[error(
-        "unsupported payload format version {found} (this build reads version {FORMAT_VERSION}); update the launcher or sea-pack"
+        "unsupported payload format version {found} (this build reads versions {FORMAT_WITH_INDEX} and {FORMAT_VERSION}); update the launcher or sea-pack"
     )]
     UnsupportedVersion { found: u32 },
+    /// Format 2 has no index section.
+    #[error("format {FORMAT_VERSION} trailer declares an index section of {len} bytes: the trailer is corrupt")]
+    UnexpectedIndex { len: u64 },
     /// Reserved flag bits are set.
     #[error("trailer has unknown flags {flags:#x}: the trailer is corrupt or from a newer sea")]
     UnknownFlags { flags: u32 },
@@ -82,9 +98,11 @@ pub enum TrailerError {
 /// The decoded trailer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trailer {
+    /// [`FORMAT_VERSION`], or [`FORMAT_WITH_INDEX`] for a package that ships its index.
+    pub version: u32,
     /// Length of the compressed payload.
     pub payload_len: u64,
-    /// Length of the index section.
+    /// Length of the index section (0 in format 2).
     pub index_len: u64,
     /// Length of the manifest section.
     pub manifest_len: u64,
@@ -126,7 +144,7 @@ impl Trailer {
             return Err(TrailerError::BadChecksum);
         }
         let version = u32_at(bytes, 8);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_WITH_INDEX {
             return Err(TrailerError::UnsupportedVersion { found: version });
         }
         let flags = u32_at(bytes, 12);
@@ -134,6 +152,7 @@ impl Trailer {
             return Err(TrailerError::UnknownFlags { flags });
         }
         let trailer = Trailer {
+            version,
             payload_len: u64_at(bytes, 16),
             index_len: u64_at(bytes, 24),
             manifest_len: u64_at(bytes, 32),
@@ -149,7 +168,7 @@ impl Trailer {
     pub fn encode(&self) -> [u8; TRAILER_LEN] {
         let mut out = [0u8; TRAILER_LEN];
         out[0..8].copy_from_slice(&START_MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&0u32.to_le_bytes());
         out[16..24].copy_from_slice(&self.payload_len.to_le_bytes());
         out[24..32].copy_from_slice(&self.index_len.to_le_bytes());
@@ -201,6 +220,9 @@ impl Trailer {
         if self.manifest_len == 0 {
             return Err(TrailerError::EmptyManifest);
         }
+        if self.version == FORMAT_VERSION && self.index_len != 0 {
+            return Err(TrailerError::UnexpectedIndex { len: self.index_len });
+        }
         Ok(())
     }
 }
@@ -229,6 +251,7 @@ mod tests {
 
     fn sample() -> Trailer {
         Trailer {
+            version: FORMAT_WITH_INDEX,
             payload_len: 1000,
             index_len: 200,
             manifest_len: 300,
@@ -288,6 +311,17 @@ mod tests {
         t.payload_len = u64::MAX - 128 - 200 - 300;
         let layout = t.layout(u64::MAX).expect("exactly fits");
         assert_eq!(layout.stub_len, 0);
+    }
+
+    #[test]
+    fn format_2_has_no_index_section() {
+        let mut t = sample();
+        t.version = FORMAT_VERSION;
+        assert_eq!(Trailer::parse(&t.encode()), Err(TrailerError::UnexpectedIndex { len: 200 }));
+        t.index_len = 0;
+        assert_eq!(Trailer::parse(&t.encode()), Ok(t.clone()));
+        t.version = 3;
+        assert_eq!(Trailer::parse(&t.encode()), Err(TrailerError::UnsupportedVersion { found: 3 }));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -175,6 +176,7 @@ fn index_entry() -> impl Strategy<Value = IndexEntry> {
 fn trailer() -> impl Strategy<Value = Trailer> {
     (any::<u64>(), 0..=MAX_INDEX_LEN, 1..=MAX_MANIFEST_LEN, 0..=MAX_SIGNATURE_LEN, digest(), digest()).prop_map(
         |(payload_len, index_len, manifest_len, signature_len, payload_sha256, manifest_sha256)| Trailer {
+            version: sea_payload::trailer::FORMAT_WITH_INDEX,
             payload_len,
             index_len,
             manifest_len,
@@ -459,8 +461,8 @@ fn spec() -> PackageSpec {
         platform: "linux-x64".into(),
         entry: ENTRY.into(),
         args: vec![],
-        min_launcher: Version::new(0, 1, 0),
-        launcher_version: Version::new(0, 1, 0),
+        min_launcher: Version::new(0, 3, 0),
+        launcher_version: Version::new(0, 3, 0),
         packed_with: "prop".into(),
         update: UpdateSettings::default(),
         naming: Default::default(),
@@ -505,6 +507,34 @@ proptest! {
         prop_assert_eq!(summary.entries, before.len() as u64);
         prop_assert_eq!(index.entries.len(), before.len());
         prop_assert_eq!(snapshot(&out), before);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(32))]
+
+    /// The index is not shipped: what the unpacker records while it writes, and what
+    /// `reconstruct_index` rebuilds without writing, must be exactly the packer's index.
+    #[test]
+    fn the_unpacker_records_the_packers_index(nodes in tree(), links in links(), gzip in any::<bool>()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("in");
+        make_tree(&root, &nodes, &links);
+        let compression = Compression { codec: if gzip { Codec::Gzip } else { Codec::Zstd }, level: 1 };
+        let options = PackOptions { compression, threads: 1, progress: None };
+        let packed = sea_payload::pack::pack_dir(&root, io::sink(), &options).expect("packs");
+        let file = dir.path().join("app.sea");
+        fs::write(&file, pack(&root, compression)).expect("write package");
+        let package = Package::open(&file).expect("opens");
+        prop_assert!(!package.has_index_section());
+        prop_assert_eq!(package.layout().index.clone(), package.layout().manifest.start..package.layout().manifest.start);
+        let out = dir.path().join("out");
+        fs::create_dir(&out).expect("mkdir out");
+        let (_, recorded) = package.unpack_indexed(&out, &small_unpack_options()).expect("unpacks");
+        prop_assert_eq!(&recorded, &packed.index.to_bytes());
+        let (rebuilt, bytes) = package.reconstruct_index().expect("rebuilds");
+        prop_assert_eq!(&rebuilt, &packed.index);
+        prop_assert_eq!(bytes, recorded);
     }
 }
 

@@ -2,6 +2,7 @@
 """Helpers for scripts/bench.sh: payload size, hyperfine medians, the final table and results.json.
 
     benchlib.py payload-size BIN STUB [INSPECT_JSON]   -> "<bytes> <source>"
+    benchlib.py artifact-size BIN STUB [INSPECT_JSON]  -> "<bytes>" (the package without the stub)
     benchlib.py hyperfine-times RAW LABEL FILE...        append "LABEL_<name> t..." lines to RAW
     benchlib.py report RAW RESULTS_JSON                 table on stdout, JSON to RESULTS_JSON
 
@@ -207,9 +208,26 @@ def report(raw_path, json_path):
             values={"payload_bytes": payload, "reference_bytes": ref, "ratio": q})
     overhead = r.f("binary_minus_stub_bytes")
     q = overhead / z19 if overhead and z19 else None
-    row("package_vs_zstd19", "whole package (binary - stub) vs tar|zstd -19", fmt(mb(overhead), "MB"), fmt(mb(z19), "MB"),
-        fmt(q, "x"), "(info)", "INFO", "payload + index + manifest + trailer",
+    row("package_vs_zstd19", "whole packed file vs stub + tar|zstd -19 (binary - stub)", fmt(mb(overhead), "MB"),
+        fmt(mb(z19), "MB"), fmt(q, "x"), "<= 1.02x", check(q, 1.02), "payload + manifest + signature + trailer",
         values={"bytes": overhead, "reference_bytes": z19, "ratio": q})
+    art = r.f("artifact_bytes")
+    q = art / z19 if art and z19 else None
+    row("artifact_vs_zstd19", "update artifact vs tar|zstd -19", fmt(mb(art), "MB"), fmt(mb(z19), "MB"),
+        fmt(q, "x"), "<= 1.02x", check(q, 1.02), "the package without the stub",
+        values={"bytes": art, "reference_bytes": z19, "ratio": q})
+    sz19, sbin, sstub, sart = (r.f("small_zstd19_bytes"), r.f("small_binary_bytes"), r.f("small_stub_bytes"),
+                               r.f("small_artifact_bytes"))
+    small_tree = json.loads(r.s("small_tree", "{}") or "{}")
+    q = (sbin - sstub) / sz19 if sbin and sstub and sz19 else None
+    row("small_package_vs_zstd19", f"small files ({small_tree.get('files', '?')}): whole packed file vs stub + tar|zstd -19",
+        fmt(mb(sbin - sstub) if sbin and sstub else None, "MB"), fmt(mb(sz19), "MB"), fmt(q, "x"), "<= 1.02x",
+        check(q, 1.02), f"binary {fmt(mb(sbin), 'MB')}, stub {fmt(mb(sstub), 'MB')}, signed",
+        values={"binary_bytes": sbin, "stub_bytes": sstub, "reference_bytes": sz19, "ratio": q, "tree": small_tree})
+    q = sart / sz19 if sart and sz19 else None
+    row("small_artifact_vs_zstd19", "small files: update artifact (sea-pack release) vs tar|zstd -19", fmt(mb(sart), "MB"),
+        fmt(mb(sz19), "MB"), fmt(q, "x"), "<= 1.02x", check(q, 1.02), "the .sea file release wrote",
+        values={"bytes": sart, "reference_bytes": sz19, "ratio": q})
     results["sizes"] = {"payload": payload, "binary_minus_stub": overhead, "tar": tar_raw, "tar_zstd19": z19,
                         "tar_zstd19_T0": z19mt, "tar_gzip9": gz9, "binary": r.f("binary_bytes"),
                         "stub": r.f("launcher_bytes")}
@@ -223,9 +241,10 @@ def report(raw_path, json_path):
         skip = r.s(f"unpack_{key}_skip")
         m = median(ts)
         q = m / tar_m if m and tar_m else None
+        limit = 0.55 if key == "cold" else 1.0  # issue 11: below one thread creating the files
         row(f"unpack_time_{key}", f"unpack wall time: {label} (median of {len(ts)})" if ts else f"unpack wall time: {label}",
             fmt(m, "s", 3), f"tar -I zstd -xf: {fmt(tar_m, 's', 3)}",
-            fmt(q, "x"), "<= 1.0x", "SKIP" if skip else check(q, 1.0),
+            fmt(q, "x"), f"<= {limit}x", "SKIP" if skip else check(q, limit),
             skip or (f"runs (s): {' '.join(f'{t:.3f}' for t in ts)}; tar: {' '.join(f'{t:.3f}' for t in tar_t)}; "
                      f"min/min {fmt(min(ts) / min(tar_t) if ts and tar_t else None, 'x')}"),
             values={"median_s": m, "tar_median_s": tar_m, "ratio": q, "samples_s": ts, "tar_samples_s": tar_t})
@@ -302,9 +321,25 @@ def _pct(xs, p):
     return s[min(len(s) - 1, (len(s) * p) // 100)] * 1000
 
 
+def artifact_size(binary, stub, inspect_json=None):
+    """The package without the stub: `layout.stub.length` from `inspect --json`, else the stub file's size."""
+    stub_len = None
+    if inspect_json:
+        try:
+            with open(inspect_json) as f:
+                stub_len = json.load(f)["layout"]["stub"]["length"]
+        except (OSError, ValueError, KeyError, TypeError):
+            stub_len = None
+    if stub_len is None:
+        stub_len = os.path.getsize(stub)
+    return os.path.getsize(binary) - stub_len
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
-    if cmd == "payload-size" and len(sys.argv) in (4, 5):
+    if cmd == "artifact-size" and len(sys.argv) in (4, 5):
+        print(artifact_size(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None))
+    elif cmd == "payload-size" and len(sys.argv) in (4, 5):
         size, source = payload_size(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
         print(f"{size} {source}")
     elif cmd == "hyperfine-times" and len(sys.argv) >= 5:

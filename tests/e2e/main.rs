@@ -10,6 +10,7 @@ mod freshness;
 mod gc;
 mod gitenv;
 mod hostile;
+mod index;
 mod launch;
 mod nodecli;
 mod pack;

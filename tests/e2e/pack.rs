@@ -405,7 +405,7 @@ fn signed_small_binary(sb: &Sandbox) -> PathBuf {
     let app = sample_app(sb, "demo");
     let (key, public) = sb.keygen("k");
     let bin = sb.path("good.bin");
-    let stub = sb.fake_stub("0.1.0");
+    let stub = sb.fake_stub("0.3.0");
     let extra = ["--launcher", stub.to_str().unwrap(), "--sign-key", key.to_str().unwrap(), "--public-key", &public];
     build_ok(sb, &app, "bin/demo", &extra, &bin);
     assert!(sea_pack(sb, &["verify"], &bin).status.success());

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)] // test support: a failed set-up step should fail the test loudly
 
 pub mod faults;
+pub mod forge;
 pub mod layout;
 pub mod nginx;
 pub mod proc;

@@ -6,8 +6,9 @@
 //! It takes the tree's exclusive extraction lock, waiting while another launcher extracts;
 //! checks again (the other launcher usually just finished); checks free space and that the
 //! cache is not mounted `noexec`; unpacks into a fresh temporary sibling, verifying the payload's
-//! SHA-256 while streaming; writes `.sea/` with the manifest last; and renames the temporary tree
-//! into place. Trees installed by updates are flushed to disk first; a cold start's tree is
+//! SHA-256 while streaming and recording the index of what it writes (each file hashed by the
+//! thread that writes it), which must be the one the manifest pins; writes `.sea/` (that index,
+//! then the manifest last); and renames the temporary tree into place. Trees installed by updates are flushed to disk first; a cold start's tree is
 //! published unflushed and flushed in the background (`flush`), which is safe because power loss
 //! changes the boot id recorded in it. A damaged tree in the way is swapped out atomically
 //! (Linux `RENAME_EXCHANGE`), so its path never stops naming a complete tree for the processes
@@ -68,13 +69,12 @@ pub(crate) trait TreeSource {
     fn manifest(&self) -> &sea_payload::Manifest;
     /// The manifest, byte for byte (what the signature covers).
     fn manifest_bytes(&self) -> &[u8];
-    /// The index section, checked against the manifest's digest.
-    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError>;
     /// With trusted keys, a manifest signature that is missing or not by a trusted release key
     /// is an error; returns the key that signed it.
     fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError>;
-    /// Fills `dest`, an empty directory, verifying every byte against the manifest.
-    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError>;
+    /// Fills `dest`, an empty directory, verifying every byte against the manifest; returns the
+    /// tree's index, byte for byte as the manifest's digest pins it.
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<Vec<u8>, ExtractError>;
 }
 
 impl TreeSource for Package {
@@ -86,16 +86,12 @@ impl TreeSource for Package {
         Package::manifest_bytes(self)
     }
 
-    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError> {
-        Ok(Package::index_bytes(self)?)
-    }
-
     fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError> {
         crate::start::signer::check_package(self, trusted).map_err(ExtractError::Package)
     }
 
-    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<(), ExtractError> {
-        Package::unpack_to(self, dest, options).map(drop).map_err(|source| {
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<Vec<u8>, ExtractError> {
+        Package::unpack_indexed(self, dest, options).map(|(_, index)| index).map_err(|source| {
             if source.is_storage_full() {
                 ExtractError::DiskFull { path: dest.to_owned(), var: cache_var.to_owned(), source }
             } else {
@@ -207,7 +203,7 @@ fn fill(
     let unpack_options = UnpackOptions { durability, progress: Some(&report), ..UnpackOptions::default() };
     let unpacked = package.unpack_to(temp, &unpack_options, cache_var);
     drop(bar);
-    unpacked?;
+    let index = unpacked?;
     let meta = temp.join(tree::META_DIR);
     create_dir(&meta)?;
     // First in `.sea`: the unflushed mark must exist before anything that publishes the tree.
@@ -215,7 +211,7 @@ fn fill(
         flush::mark(temp, boot).map_err(|e| ExtractError::io("write", &temp.join(flush::MARK), e))?;
     }
     let write = if defer { write_plain } else { write_synced };
-    write(&temp.join(tree::INDEX), &package.index_bytes()?)?;
+    write(&temp.join(tree::INDEX), &index)?;
     if options.mark_update {
         write(&temp.join(tree::UPDATE_MARK), b"")?;
     }

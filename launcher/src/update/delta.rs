@@ -229,10 +229,6 @@ impl TreeSource for DeltaSource<'_> {
         self.delta.manifest_bytes()
     }
 
-    fn index_bytes(&self) -> Result<Vec<u8>, ExtractError> {
-        Ok(self.delta.index_bytes().to_vec())
-    }
-
     fn check_trusted(&self, trusted: Option<&Trusted>) -> Result<Option<String>, ExtractError> {
         match trusted {
             Some(trusted) => DeltaSource::signer(self.delta, trusted).map(Some),
@@ -240,7 +236,10 @@ impl TreeSource for DeltaSource<'_> {
         }
     }
 
-    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, _cache_var: &str) -> Result<(), ExtractError> {
-        self.delta.unpack_to(self.base_dir, self.base_index, dest, options).map(drop).map_err(ExtractError::Delta)
+    fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, _cache_var: &str) -> Result<Vec<u8>, ExtractError> {
+        // The delta carries the new index, pinned by the manifest's digest ([`Delta::open`]),
+        // and every file it writes was checked against it.
+        self.delta.unpack_to(self.base_dir, self.base_index, dest, options).map_err(ExtractError::Delta)?;
+        Ok(self.delta.index_bytes().to_vec())
     }
 }

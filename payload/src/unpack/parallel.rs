@@ -17,6 +17,11 @@
 //! The caller hashes the whole payload in order on a thread of its own and compares the digest
 //! before anything is published ([`crate::package::Package::unpack_to`]).
 //!
+//! A recorded index needs each large file's SHA-256, which is sequential while its frames are
+//! decoded in any order: the decoder of the frame that is next in its file's digest hashes it as
+//! it decodes; a frame finished out of turn is hashed later, read back from the page cache, by
+//! whichever thread owns the file's hasher then, without holding a lock ([`FileDigest`]).
+//!
 //! # Limitations
 //! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
 //! of one large file is not parallel; decoding is.
@@ -29,16 +34,94 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{Durability, Shared, UnpackError};
+use sha2::{Digest, Sha256};
+
+use super::writer::Shared;
+use super::{Durability, UnpackError};
 use crate::frames::{Frame, FrameDecoder, FrameKind, mismatch};
 use crate::section::SectionReader;
 
 /// Bytes decoded per write.
 const CHUNK: usize = 256 * 1024;
 
+/// The running SHA-256 of one large file whose frames decode in any order.
+pub(super) struct FileDigest {
+    slot: usize,
+    state: Mutex<DigestState>,
+}
+
+struct DigestState {
+    /// The hasher, unless a thread owns it (hashing a frame without holding the lock).
+    hasher: Option<Sha256>,
+    /// The first frame (of this file) not yet hashed.
+    next: usize,
+    /// Frames decoded, by their number in the file.
+    done: Vec<bool>,
+    /// Each frame's offset and length in the file.
+    spans: Vec<(u64, u64)>,
+}
+
+impl FileDigest {
+    /// Takes the hasher if frame `n` is the next to hash: its decoder then hashes it as it goes.
+    fn take_if_next(&self, n: usize) -> Option<Sha256> {
+        let mut s = self.state.lock().ok()?;
+        if s.next == n { s.hasher.take() } else { None }
+    }
+
+    /// Frame `n` is decoded (and hashed into `hasher` when its decoder owned it). Whoever owns
+    /// the hasher then hashes the decoded frames that follow, read back from the file, without
+    /// holding the lock, so the other decoders never wait for it; it records the digest once
+    /// every frame is hashed. A frame finished while another thread owns the hasher is left to
+    /// that thread, which checks `done` under the lock before it gives the hasher back.
+    fn frame_done(
+        &self,
+        n: usize,
+        hasher: Option<Sha256>,
+        job: &FrameJob,
+        shared: &Shared,
+        buf: &mut [u8],
+    ) -> io::Result<()> {
+        let poisoned = || io::Error::other("a digest lock was poisoned");
+        let mut s = self.state.lock().map_err(|_| poisoned())?;
+        s.done[n] = true;
+        let mut own = hasher;
+        if own.is_some() {
+            s.next = n + 1;
+        } else if s.next < s.done.len() && s.done[s.next] {
+            own = s.hasher.take();
+        }
+        loop {
+            let Some(mut hasher) = own.take() else { return Ok(()) };
+            if s.next == s.done.len() {
+                drop(s);
+                shared.digest(self.slot, hasher.finalize().into());
+                return Ok(());
+            }
+            if !s.done[s.next] {
+                s.hasher = Some(hasher);
+                return Ok(());
+            }
+            let (mut at, len) = s.spans[s.next];
+            drop(s);
+            let end = at + len;
+            while at < end {
+                let want = buf.len().min(usize::try_from(end - at).unwrap_or(usize::MAX));
+                read_at(&job.file, &mut buf[..want], at)?;
+                hasher.update(&buf[..want]);
+                at += want as u64;
+            }
+            s = self.state.lock().map_err(|_| poisoned())?;
+            s.next += 1;
+            own = Some(hasher);
+        }
+    }
+}
+
 /// One data frame to decode into its file.
 pub(super) struct FrameJob {
     file: Arc<File>,
+    /// The file's digest being computed, and this frame's number in the file.
+    digest: Option<(Arc<FileDigest>, usize)>,
     path: PathBuf,
     /// Compressed range, in the package file.
     c_start: u64,
@@ -147,7 +230,8 @@ impl<'a> Frames<'a> {
     }
 
     /// If the file's content is a run of data frames, creates the file, decodes them (with the
-    /// decoding threads) and returns `true`.
+    /// decoding threads) and returns `true`. With a `slot`, its digest is recorded there.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_file(
         &self,
         shared: &Shared,
@@ -156,18 +240,33 @@ impl<'a> Frames<'a> {
         exec: bool,
         pos: u64,
         size: u64,
+        slot: Option<usize>,
     ) -> Result<bool, UnpackError> {
         let Some(run) = self.claim(pos, size) else { return Ok(false) };
-        let file =
-            super::create_file(full, exec).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
+        let file = super::writer::create_file_rw(full, exec)
+            .map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
         // At its final size first: the frames' writes, in any order, then never extend the file
         // (on ext4 each extending write also updates the size under the inode's lock).
         file.set_len(size).map_err(|source| UnpackError::Write { path: full.to_owned(), source })?;
         let file = Arc::new(file);
-        let jobs = self.frames[run]
+        let frames = &self.frames[run];
+        let digest = slot.map(|slot| {
+            Arc::new(FileDigest {
+                slot,
+                state: Mutex::new(DigestState {
+                    hasher: Some(Sha256::new()),
+                    next: 0,
+                    done: vec![false; frames.len()],
+                    spans: frames.iter().map(|f| (f.u_off - pos, f.u_len)).collect(),
+                }),
+            })
+        });
+        let jobs = frames
             .iter()
-            .map(|f| FrameJob {
+            .enumerate()
+            .map(|(n, f)| FrameJob {
                 file: Arc::clone(&file),
+                digest: digest.as_ref().map(|d| (Arc::clone(d), n)),
                 path: full.to_owned(),
                 c_start: self.payload_start + f.c_off,
                 c_len: f.c_len,
@@ -228,6 +327,9 @@ fn decode_job(
 ) -> Result<(), UnpackError> {
     let mut input = SectionReader::new(package, job.c_start..job.c_start + job.c_len);
     decoder.begin().map_err(UnpackError::Corrupt)?;
+    // Hashed while decoding when it is its file's next frame to hash (checked once: the frames
+    // before it are all hashed, so it stays next until it is done).
+    let mut inline = job.digest.as_ref().and_then(|(d, n)| d.take_if_next(*n));
     let mut at = 0u64;
     loop {
         if shared.failed.load(Ordering::Relaxed) {
@@ -242,6 +344,9 @@ fn decode_job(
         }
         write_at(&job.file, &buf[..n], job.offset + at)
             .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
+        if let Some(hasher) = &mut inline {
+            hasher.update(&buf[..n]);
+        }
         at += n as u64;
         shared.written.fetch_add(n as u64, Ordering::Relaxed);
     }
@@ -249,6 +354,11 @@ fn decode_job(
         return Err(UnpackError::Corrupt(mismatch("a frame decodes to fewer bytes than the frame table says")));
     }
     decoder.finish(&mut input).map_err(UnpackError::Corrupt)?;
+    if let Some((digest, n)) = &job.digest {
+        digest
+            .frame_done(*n, inline, job, shared, buf)
+            .map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
+    }
     if durability == Durability::Durable && !cfg!(target_os = "linux") {
         job.file.sync_data().map_err(|source| UnpackError::Write { path: job.path.clone(), source })?;
     }
@@ -258,6 +368,25 @@ fn decode_job(
 #[cfg(unix)]
 fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    // Untested, as `write_at`.
+    while !buf.is_empty() {
+        let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf = &mut buf[n..];
+        offset += n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(windows)]
