@@ -11,6 +11,7 @@ mod gc;
 mod gitenv;
 mod hostile;
 mod launch;
+mod netpath;
 mod nodecli;
 mod pack;
 mod release;
