@@ -173,14 +173,31 @@ fn proxy_connection(client: TcpStream, log: &Mutex<Vec<String>>) {
             }
         }
         request.push_str("Connection: close\r\n\r\n");
-        let mut response = Vec::new();
-        if upstream.write_all(request.as_bytes()).is_err() || upstream.read_to_end(&mut response).is_err() {
+        if upstream.write_all(request.as_bytes()).is_err() {
             return;
         }
+        let Some(response) = read_response(&mut BufReader::new(upstream)) else { return };
         if client.write_all(&response).is_err() {
             return;
         }
     }
+}
+
+/// One whole response: its head, then `Content-Length` bytes of body (none for a 304), so that
+/// a server keeping the connection open does not hold the proxy.
+fn read_response(upstream: &mut impl BufRead) -> Option<Vec<u8>> {
+    let head = read_head(upstream)?;
+    let status = head.first()?.split(' ').nth(1)?.to_owned();
+    let length = head
+        .iter()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+    let mut body = vec![0u8; if status == "304" { 0 } else { length? }];
+    upstream.read_exact(&mut body).ok()?;
+    let mut response = head.join("\r\n").into_bytes();
+    response.extend_from_slice(b"\r\n\r\n");
+    response.extend(body);
+    Some(response)
 }
 
 #[test]
@@ -255,16 +272,31 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (dir.join("ca.pem"), dir.join("leaf.pem"), dir.join("leaf.key"))
 }
 
-/// `openssl s_server -WWW` serving `root` over TLS on 127.0.0.1; killed when dropped.
+/// `openssl s_server -HTTP` serving `root` over TLS on 127.0.0.1; killed when dropped. In that
+/// mode each file is a whole HTTP response: [`TlsServer::publish`] writes them.
 struct TlsServer {
     child: Child,
     port: u16,
 }
 
 impl TlsServer {
+    /// Writes into `root` every file of `feed` as a `200` response, and `404`s for `missing`.
+    fn publish(feed: &Path, root: &Path, missing: &[&str]) {
+        fs::create_dir_all(root).expect("mkdir");
+        for entry in fs::read_dir(feed).expect("feed dir").flatten() {
+            let body = fs::read(entry.path()).expect("read");
+            let mut response = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+            response.extend(body);
+            fs::write(root.join(entry.file_name()), response).expect("write");
+        }
+        for name in missing {
+            fs::write(root.join(name), "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n").expect("write");
+        }
+    }
+
     fn start(root: &Path, cert: &Path, key: &Path) -> Self {
         let mut child = Command::new("openssl")
-            .args(["s_server", "-WWW", "-accept", "127.0.0.1:0", "-cert"])
+            .args(["s_server", "-HTTP", "-accept", "127.0.0.1:0", "-cert"])
             .arg(cert)
             .arg("-key")
             .arg(key)
@@ -297,8 +329,12 @@ impl Drop for TlsServer {
 fn https_with_a_ca_from_ssl_cert_file_directly_and_through_a_connect_proxy() {
     let w = Feed::new("hello");
     let (ca, cert, key) = certificates(&w.sb.path("tls"));
-    let tls = TlsServer::start(&w.dir, &cert, &key);
+    let root = w.sb.path("tls-root");
+    fs::create_dir_all(&root).expect("mkdir");
+    let tls = TlsServer::start(&root, &cert, &key);
     let v1 = two_versions(&w, &format!("https://localhost:{}", tls.port));
+    // No trust statement is published: the client asks for one and gets a 404.
+    TlsServer::publish(&w.dir, &root, &["trust.json", "trust.json.minisig"]);
 
     // The CA is not trusted: the update fails on the certificate, and installs nothing.
     let out = run(&mut w.update_cmd(&v1));
