@@ -28,7 +28,8 @@ D=${REPRO_DIR:-$(mktemp -d)}
 mkdir -p "$D"
 for side in a b; do
   # Different path lengths too: a leaked path would shift everything after it.
-  src="$D/src-$side$([ $side = b ] && echo -longer-path)"
+  src="$D/src-a"
+  [ $side = a ] || src="$D/src-b-longer-path"
   rm -rf "$src"
   mkdir -p "$src"
   (cd "$ROOT" && git ls-files -z | xargs -0 cp --parents -t "$src")
