@@ -74,10 +74,11 @@ fn main() {
     }
     let static_wanted = std::env::var("SEA_LAUNCHER_STATIC").map_or(true, |v| v != "0");
     if static_wanted {
-        match static_scripts() {
+        let pie = std::env::var("SEA_LAUNCHER_PIE").is_ok_and(|v| v == "1");
+        match static_scripts(pie) {
             Ok(dir) => {
                 println!("cargo:rustc-link-search=native={}", dir.display());
-                if std::env::var("SEA_LAUNCHER_PIE").is_ok_and(|v| v == "1") {
+                if pie {
                     println!("cargo:rustc-link-arg-bins=-static-pie");
                     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
                 } else {
@@ -105,10 +106,13 @@ fn main() {
 }
 
 /// Writes the linker scripts that turn rustc's shared-library requests into static archives,
-/// after checking that the C toolchain can link statically; returns their directory.
-fn static_scripts() -> Result<PathBuf, String> {
+/// after checking that the C toolchain can link statically (as a PIE when `pie`); returns their
+/// directory.
+fn static_scripts(pie: bool) -> Result<PathBuf, String> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    for file in ["crt1.o", "rcrt1.o", "libc.a", "libgcc_eh.a"] {
+    // The start file of a static PIE, or of a position-dependent executable.
+    let start = if pie { "rcrt1.o" } else { "crt1.o" };
+    for file in [start, "libc.a", "libgcc_eh.a"] {
         let out = Command::new(&cc)
             .arg(format!("-print-file-name={file}"))
             .output()
