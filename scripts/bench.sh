@@ -2,13 +2,14 @@
 # sea benchmark: packing, size, unpacking and start-up of a packed executable, measured side by
 # side with the tools people would otherwise use, in one run, on one machine.
 #
-#   scripts/bench.sh [--quick] [--strict] [--only bigfile|delta]
+#   scripts/bench.sh [--quick] [--strict] [--only bigfile|delta|warm]
 #
 #   (full: ~200 MB tree, about 15 minutes here, mostly zstd -19; needs ~6 GB of free disk)
 #   --quick    smoke test: ~20 MB tree, fewer repetitions and runs (about 2 minutes)
 #   --strict   exit 1 when a target is missed (default: exit 0 once the benchmark ran)
 #   --only bigfile   run only section 8 (about 5 minutes; quick: 2)
 #   --only delta     only the delta-update section (scripts/lib/bench-delta.sh: what it measures)
+#   --only warm      only the warm start against wrappe -e none (scripts/lib/bench-warm.sh; ~2 min)
 #   env        BENCH_DIR (default ./bench-out), BENCH_SEED (1), BENCH_SIZE_MB (200 / quick 20),
 #              BENCH_REPS (unpack repetitions, 7 / quick 3), BENCH_HF_RUNS (1000 / quick 100),
 #              BENCH_HF_WARMUP (50 / 10), BENCH_HF_ROUNDS (3 / 2), BENCH_WARM_SIZES ("10 15000"),
@@ -51,7 +52,8 @@
 #  6. Warm start: a packed no-op C program vs the same program run directly from the extracted
 #     tree, with a 10-file and a 15,000-file payload, hyperfine -N (no shell) with many runs in
 #     several rounds of alternating order; median difference. Target <= 1 ms added. Launcher
-#     peak RSS on a warm start: target <= 8 MB.
+#     peak RSS on a warm start: target <= 8 MB. Then the same against the peer, wrappe -e none,
+#     in one run (scripts/lib/bench-warm.sh, --only warm): target sea added <= wrappe added.
 #  7. Stripped size of sea-launcher (the stub every packed binary carries). Target <= 3 MB.
 #  8. Big files (`gen-tree.py bigtree`: ~260 files, 235 MB, most of it in a 120 MB native-like
 #     runtime and a few 12-40 MB files; quick: --scale 25): payload size against solid
@@ -76,7 +78,7 @@ for a in "$@"; do
     *) echo "bench.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;
   esac
 done
-[ "$WANT_ONLY" = 0 ] || { echo "bench.sh: --only needs a section name (bigfile or delta)" >&2; exit 2; }
+[ "$WANT_ONLY" = 0 ] || { echo "bench.sh: --only needs a section name (bigfile, delta or warm)" >&2; exit 2; }
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GEN="$ROOT/scripts/gen-tree.py"
@@ -349,7 +351,15 @@ case "$ONLY" in
     delta_section | tee "$BENCH_DIR/results.txt"
     exit 0
     ;;
-  *) die "--only takes 'bigfile' or 'delta', not '$ONLY'" ;;
+  warm)
+    # shellcheck source=lib/bench-warm.sh
+    . "$ROOT/scripts/lib/bench-warm.sh"
+    st=0
+    warm_section || st=$?
+    [ "$STRICT" = 1 ] && exit $st
+    exit 0
+    ;;
+  *) die "--only takes 'bigfile', 'delta' or 'warm', not '$ONLY'" ;;
 esac
 
 # ------------------------------------------------------------------------------ 1. the tree
@@ -554,6 +564,11 @@ for n in $WARM_SIZES; do
   done
 done
 
+# The same warm start against the peer, wrappe -e none (scripts/lib/bench-warm.sh).
+# shellcheck source=lib/bench-warm.sh
+. "$ROOT/scripts/lib/bench-warm.sh"
+warm_section >&2 || true
+
 bigfile_section >&2
 
 # ------------------------------------------------------------------------------ report
@@ -564,6 +579,8 @@ python3 "$LIB" report "$RAW" "$BENCH_DIR/results.json" >"$BENCH_DIR/results.txt"
 cat "$BENCH_DIR/results.txt"
 echo
 cat "$BENCH_DIR/bigfile.txt"
+echo
+cat "$BENCH_DIR/warm.txt"
 log "results: $BENCH_DIR/results.json, $BENCH_DIR/results.txt, $BENCH_DIR/bigfile.txt"
-if [ "$STRICT" = 1 ] && { [ "$st" != 0 ] || grep -q FAIL "$BENCH_DIR/bigfile.txt"; }; then exit 1; fi
+if [ "$STRICT" = 1 ] && { [ "$st" != 0 ] || grep -q FAIL "$BENCH_DIR/bigfile.txt" "$BENCH_DIR/warm.txt"; }; then exit 1; fi
 exit 0

@@ -12,6 +12,7 @@ mod gitenv;
 mod hostile;
 mod index;
 mod launch;
+mod netpath;
 mod nodecli;
 mod pack;
 mod release;

@@ -116,9 +116,24 @@ fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an argument or variable contains a NUL byte"))
 }
 
+/// The bytes of `s`, with room for the NUL that `CString::new` appends: one allocation, where
+/// `to_vec` and then the NUL meant a second one (a `realloc`) for every argument.
 fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
-    s.as_bytes().to_vec()
+    let mut bytes = Vec::with_capacity(s.len() + 1);
+    bytes.extend_from_slice(s.as_bytes());
+    bytes
+}
+
+/// `key=value` for the environment block, allocated once at its final size (with the NUL):
+/// three `realloc`s per variable before (issue 11, ~40,000 instructions per warm start).
+fn env_entry(key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
+    kv.extend_from_slice(key.as_bytes());
+    kv.push(b'=');
+    kv.extend_from_slice(value.as_bytes());
+    kv
 }
 
 #[cfg(target_os = "linux")]
@@ -199,15 +214,7 @@ mod linux {
     ) -> io::Result<ChildProcess> {
         let program_c = c_string(os_bytes(program.as_os_str()))?;
         let args_c: Vec<CString> = args.iter().map(|a| c_string(os_bytes(a))).collect::<io::Result<_>>()?;
-        let env_c: Vec<CString> = env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = os_bytes(k);
-                kv.push(b'=');
-                kv.extend(os_bytes(v));
-                c_string(kv)
-            })
-            .collect::<io::Result<_>>()?;
+        let env_c: Vec<CString> = env.iter().map(|(k, v)| c_string(env_entry(k, v))).collect::<io::Result<_>>()?;
         let mut argv: Vec<*const libc::c_char> = Vec::with_capacity(args_c.len() + 2);
         argv.push(program_c.as_ptr());
         argv.extend(args_c.iter().map(|a| a.as_ptr()));

@@ -96,7 +96,11 @@ pub(crate) fn download_deadline(floor: Duration, size: u64) -> Duration {
 pub(crate) fn client(timeout: Duration, user_agent: &str) -> Result<reqwest::Client, UpdateError> {
     // Only the first call in a process installs the provider; later ones are no-ops.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    // The static stub must not let its glibc load NSS modules (`super::resolve`).
+    #[cfg(sea_static)]
+    let builder = builder.dns_resolver(std::sync::Arc::new(super::resolve::SystemResolver));
+    builder
         .connect_timeout(timeout)
         .read_timeout(timeout)
         .user_agent(user_agent)

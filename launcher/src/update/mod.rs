@@ -38,6 +38,8 @@ mod http;
 pub(crate) mod install;
 mod pick;
 mod replace;
+#[cfg(any(sea_static, test))]
+mod resolve;
 pub(crate) mod trust;
 
 use std::fs;
