@@ -12,11 +12,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_tests::faults::Feed;
+use sea_tests::faults::Publisher;
 use sea_tests::{run, text};
 
 /// Packs `version` of app `hello` with the feed at `feed_url` (the world's key).
-fn pack(w: &Feed, version: &str, feed_url: &str) -> PathBuf {
+fn pack(w: &Publisher, version: &str, feed_url: &str) -> PathBuf {
     let app = w.sb.app(&format!("hello-{version}")).exec("bin/app", format!("#!/bin/sh\necho \"hello {version}\"\n"));
     let key = w.key.to_string_lossy().into_owned();
     let flags = ["--compression", "zstd:1", "--feed", feed_url, "--public-key", &w.public_key, "--sign-key", &key];
@@ -24,7 +24,7 @@ fn pack(w: &Feed, version: &str, feed_url: &str) -> PathBuf {
 }
 
 /// Releases `binaries` into the world's feed directory with artifacts under `base`.
-fn release(w: &Feed, binaries: &[&Path], base: &str) {
+fn release(w: &Publisher, binaries: &[&Path], base: &str) {
     let mut cmd = w.sb.sea_pack();
     cmd.arg("release").args(binaries).arg("--base-url").arg(base).arg("-o").arg(&w.dir).arg("--sign-key").arg(&w.key);
     let out = run(&mut cmd);
@@ -32,7 +32,7 @@ fn release(w: &Feed, binaries: &[&Path], base: &str) {
 }
 
 /// v1 and v2 with the feed at `<base>/stable.json`, v2 released: an update of v1 installs 2.0.0.
-fn two_versions(w: &Feed, base: &str) -> PathBuf {
+fn two_versions(w: &Publisher, base: &str) -> PathBuf {
     let url = format!("{base}/stable.json");
     let v1 = pack(w, "1.0.0", &url);
     let v2 = pack(w, "2.0.0", &url);
@@ -47,13 +47,13 @@ fn assert_installed(out: &Output) {
 }
 
 /// The port of the world's loopback server.
-fn port(w: &Feed) -> u16 {
+fn port(w: &Publisher) -> u16 {
     w.server.url().rsplit(':').next().and_then(|p| p.parse().ok()).expect("server port")
 }
 
 /// A directory holding a `getent` that logs its arguments to `<dir>/getent.log`, then runs the
 /// real one.
-fn logging_getent(w: &Feed) -> PathBuf {
+fn logging_getent(w: &Publisher) -> PathBuf {
     let dir = w.sb.path("getent-bin");
     fs::create_dir_all(&dir).expect("mkdir");
     let real =
@@ -70,7 +70,7 @@ fn path_with(dir: &Path) -> String {
 
 #[test]
 fn a_feed_named_by_host_name_is_resolved_through_getent() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = two_versions(&w, &format!("http://localhost:{}", port(&w)));
     let bin = logging_getent(&w);
     let out = run(w.update_cmd(&v1).env("PATH", path_with(&bin)));
@@ -81,7 +81,7 @@ fn a_feed_named_by_host_name_is_resolved_through_getent() {
 
 #[test]
 fn without_getent_files_and_dns_still_resolve() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = two_versions(&w, &format!("http://localhost:{}", port(&w)));
     // A PATH without getent (the update runs no other tool).
     let empty = w.sb.path("empty-bin");
@@ -202,7 +202,7 @@ fn read_response(upstream: &mut impl BufRead) -> Option<Vec<u8>> {
 
 #[test]
 fn an_http_proxy_from_the_environment_carries_the_update() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let v1 = two_versions(&w, &format!("http://localhost:{}", port(&w)));
     let proxy = Proxy::start();
     let bin = logging_getent(&w);
@@ -327,7 +327,7 @@ impl Drop for TlsServer {
 
 #[test]
 fn https_with_a_ca_from_ssl_cert_file_directly_and_through_a_connect_proxy() {
-    let w = Feed::new("hello");
+    let w = Publisher::new("hello");
     let (ca, cert, key) = certificates(&w.sb.path("tls"));
     let root = w.sb.path("tls-root");
     fs::create_dir_all(&root).expect("mkdir");
