@@ -89,6 +89,14 @@ fn main() {
                 // nothing unwinds; a backtrace (`RUST_BACKTRACE`) still finds the frames that the
                 // static start files register.
                 println!("cargo:rustc-link-arg-bins=-Wl,--no-eh-frame-hdr");
+                if links_with_rust_lld() {
+                    // Identical code folding: generic functions instantiated for types of one
+                    // layout compile to the same bytes; folding them took 56 KB off the stub
+                    // (4,219,168 -> 4,162,816 bytes). Rust makes no promise that two functions
+                    // have distinct addresses, so folding address-taken ones too (`all`, not
+                    // `safe`, which folded nothing here) is sound.
+                    println!("cargo:rustc-link-arg-bins=-Wl,--icf=all");
+                }
                 println!("cargo:rustc-cfg=sea_static");
                 println!("cargo:rustc-check-cfg=cfg(sea_static)");
                 return;
@@ -141,4 +149,26 @@ fn static_scripts(pie: bool) -> Result<PathBuf, String> {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     Ok(dir)
+}
+
+/// Whether the stub is linked by the `rust-lld` that rustc uses by default on
+/// x86_64-unknown-linux-gnu since 1.90 (`--icf` is an lld option; GNU ld rejects it): that
+/// target, a rustc of 1.90 or newer, and no linker or linker flavour chosen by the user.
+fn links_with_rust_lld() -> bool {
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu")
+        || std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some()
+    {
+        return false;
+    }
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if flags.contains("linker") || flags.contains("link-self-contained") {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let Ok(out) = Command::new(rustc).arg("-V").output() else { return false };
+    let version = String::from_utf8_lossy(&out.stdout);
+    // "rustc 1.95.0 (59807616e 2026-04-14)"
+    let minor = version.split_whitespace().nth(1).and_then(|v| v.split('.').nth(1)).and_then(|m| m.parse::<u32>().ok());
+    minor.is_some_and(|m| m >= 90)
 }
