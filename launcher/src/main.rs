@@ -114,7 +114,8 @@ fn run() -> ! {
         crate::say::say!("{name}: warning: {warning}");
     }
     let home_name = manifest.home_dir_name();
-    let dirs = match Dirs::locate(&process, &vars, &home_name, manifest.cache_dir_name(), &manifest.platform) {
+    let dirs = match Dirs::locate(&process, &vars, &settings, &home_name, manifest.cache_dir_name(), &manifest.platform)
+    {
         Ok(dirs) => dirs,
         Err(e) => fail(&name, &LauncherError::from(e)),
     };

@@ -47,6 +47,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::start::process::Process;
+use crate::start::settings::Settings;
 use crate::start::vars::{self, Vars};
 
 /// The directories of one app.
@@ -133,6 +134,7 @@ impl Dirs {
     pub(crate) fn locate(
         process: &Process,
         vars: &Vars,
+        settings: &Settings,
         home_name: &str,
         cache_name: &str,
         platform: &str,
@@ -140,14 +142,14 @@ impl Dirs {
         let home_var = vars.name(vars::HOME);
         let cache_var = vars.name(vars::CACHE_HOME);
         let user_home = process.var("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-        let home = match process.app_var(vars, vars::HOME) {
+        let home = match settings.home.as_deref() {
             Some(value) => absolute(&home_var, value)?,
             None => user_home
                 .as_ref()
                 .map(|h| h.join(home_name))
                 .ok_or_else(|| DirsError::NoHome { what: "home", var: home_var.clone() })?,
         };
-        let cache = match process.app_var(vars, vars::CACHE_HOME) {
+        let cache = match settings.cache_home.as_deref() {
             Some(value) => absolute(&cache_var, value)?,
             None => default_cache(process, user_home.as_deref(), cache_name)
                 .ok_or_else(|| DirsError::NoHome { what: "cache", var: cache_var.clone() })?,

@@ -14,9 +14,9 @@
 //! modules; `--sea-info` could not show what a start would use.
 //!
 //! # Limitations
-//! `<PREFIX>_HOME` and `<PREFIX>_CACHE_HOME` are resolved with the platform's own variables
-//! (`HOME`, `XDG_CACHE_HOME`, …) by [`crate::start::dirs::Dirs::locate`], which validates the
-//! directories too; `<PREFIX>_UPDATE_URL` is checked against the channel when an update runs
+//! `<PREFIX>_HOME` and `<PREFIX>_CACHE_HOME` are read here, but resolved (with the platform's
+//! own `HOME`, `XDG_CACHE_HOME`, …, which are not the app's settings) and validated by
+//! [`crate::start::dirs::Dirs::locate`]; `<PREFIX>_UPDATE_URL` is checked against the channel when an update runs
 //! (a build without a channel reports that first).
 
 use std::ffi::OsString;
@@ -50,6 +50,11 @@ pub(crate) struct Settings {
     update_url: Option<OsString>,
     /// `<PREFIX>_LOG`: the log level asked for (`logging` parses it; not UTF-8 = unset).
     pub(crate) log: Option<String>,
+    /// `<PREFIX>_HOME` as found; [`crate::start::dirs::Dirs::locate`] checks it (absolute) and
+    /// falls back to the platform's default.
+    pub(crate) home: Option<OsString>,
+    /// `<PREFIX>_CACHE_HOME` as found; checked and defaulted like [`Settings::home`].
+    pub(crate) cache_home: Option<OsString>,
 }
 
 impl Settings {
@@ -73,6 +78,8 @@ impl Settings {
             update_deadline: seconds(vars::UPDATE_DEADLINE, vars::MAX_UPDATE_DEADLINE),
             update_url: raw(vars::UPDATE_URL).map(OsString::from),
             log: raw(vars::LOG).and_then(std::ffi::OsStr::to_str).map(str::to_owned),
+            home: raw(vars::HOME).map(OsString::from),
+            cache_home: raw(vars::CACHE_HOME).map(OsString::from),
         }
     }
 
