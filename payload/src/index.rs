@@ -88,7 +88,11 @@ impl Index {
 
     /// Serialises deterministically, one entry per line so that diffs of two indexes read well.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"{\"entries\":[\n".to_vec();
+        // Sized up front (an entry's record is its path and target plus at most ~150 bytes), so
+        // the bytes are not copied while growing and the heap keeps no outgrown buffers.
+        let estimate = self.entries.iter().map(|e| e.path.len() + e.target.as_ref().map_or(0, String::len) + 160);
+        let mut out = Vec::with_capacity(estimate.sum::<usize>() + 32);
+        out.extend_from_slice(b"{\"entries\":[\n");
         for (i, entry) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b",\n");

@@ -410,12 +410,45 @@ impl Package {
     /// while the files are written, each file's SHA-256 computed from the bytes written to it; a
     /// format 2 package whose recorded index is not the manifest's is an error. For a format 1
     /// package, whose packer may have written it differently, the index section is the fallback.
+    /// The whole payload's SHA-256 is checked too (see [`Package::unpack_for_publish`]).
     pub fn unpack_indexed(
         &self,
         dest: &Path,
         options: &UnpackOptions<'_>,
     ) -> Result<(UnpackSummary, Vec<u8>), PackageError> {
-        let mut hashing = HashingReader::new(io::BufReader::with_capacity(256 * 1024, self.payload_reader()));
+        self.unpack_checked(dest, options, true)
+    }
+
+    /// As [`Package::unpack_indexed`], for a tree about to be published (the launcher's
+    /// extraction): a format 2 package's payload is then not hashed as a whole. Its recorded
+    /// index, checked against the manifest's digest, authenticates every path, kind, size,
+    /// executable bit, content and link target written, which is all that is published, so the
+    /// payload digest adds nothing for the tree (and costs a core's worth of SHA-256 of the whole
+    /// compressed payload). A format 1 package, whose index may not be the one recorded, is
+    /// still hashed. When unpacking fails or the index does not match, the payload is hashed
+    /// after all, so that a damaged payload reports as "payload checksum mismatch".
+    pub fn unpack_for_publish(
+        &self,
+        dest: &Path,
+        options: &UnpackOptions<'_>,
+    ) -> Result<(UnpackSummary, Vec<u8>), PackageError> {
+        if self.has_index_section() {
+            return self.unpack_checked(dest, options, true);
+        }
+        self.unpack_checked(dest, options, false).map_err(|e| match self.verify_payload() {
+            Err(corrupt) if matches!(*corrupt.kind, PackageErrorKind::PayloadDigest { .. }) => corrupt,
+            _ => e,
+        })
+    }
+
+    fn unpack_checked(
+        &self,
+        dest: &Path,
+        options: &UnpackOptions<'_>,
+        hash_payload: bool,
+    ) -> Result<(UnpackSummary, Vec<u8>), PackageError> {
+        let mut hashing =
+            hash_payload.then(|| HashingReader::new(io::BufReader::with_capacity(256 * 1024, self.payload_reader())));
         let options = UnpackOptions {
             max_bytes: options.max_bytes.min(self.manifest.unpacked_size),
             max_entries: options.max_entries.min(self.manifest.entries),
@@ -427,12 +460,12 @@ impl Package {
                 .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?,
             Codec::Gzip => None,
         };
-        let summary = match &frames {
-            Some(frames) => {
+        let summary = match (&frames, hashing.as_mut()) {
+            (Some(frames), Some(hashing)) => {
                 // The digest is computed by a thread of its own, reading the payload in order
                 // while the frames are decoded; it is compared below, before anything else.
                 let (summary, hashed) = std::thread::scope(|scope| {
-                    let hasher = scope.spawn(|| io::copy(&mut hashing, &mut io::sink()));
+                    let hasher = scope.spawn(|| io::copy(hashing, &mut io::sink()));
                     let summary = unpack::unpack_frames(&self.file, self.layout.payload.start, frames, dest, &options);
                     (summary, hasher.join())
                 });
@@ -443,17 +476,28 @@ impl Package {
                 }
                 summary
             }
-            None => {
-                let decoder = Decoder::new(Some(codec), io::BufReader::new(&mut hashing), ZSTD_WINDOW_LOG_MAX)
+            (Some(frames), None) => {
+                unpack::unpack_frames(&self.file, self.layout.payload.start, frames, dest, &options)
+            }
+            (None, Some(hashing)) => {
+                let decoder = Decoder::new(Some(codec), io::BufReader::new(hashing), ZSTD_WINDOW_LOG_MAX)
+                    .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
+                unpack::unpack_indexed(decoder, dest, &options)
+            }
+            (None, None) => {
+                let input = io::BufReader::with_capacity(256 * 1024, self.payload_reader());
+                let decoder = Decoder::new(Some(codec), input, ZSTD_WINDOW_LOG_MAX)
                     .map_err(|e| self.error(PackageErrorKind::Unpack(UnpackError::Corrupt(e))))?;
                 unpack::unpack_indexed(decoder, dest, &options)
             }
         };
-        // The payload digest decides first: a corrupt payload reports as corrupt, whatever the
-        // unpacker tripped over.
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
-        let (found, _) = hashing.finish();
-        self.compare_payload_digest(&found)?;
+        if let Some(mut hashing) = hashing {
+            // The payload digest decides first: a corrupt payload reports as corrupt, whatever
+            // the unpacker tripped over.
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.error(PackageErrorKind::Io(e)))?;
+            let (found, _) = hashing.finish();
+            self.compare_payload_digest(&found)?;
+        }
         let (summary, index) = summary.map_err(|e| self.error(e))?;
         if summary.entries != self.manifest.entries || summary.bytes != self.manifest.unpacked_size {
             return Err(self.error(PackageErrorKind::Mismatch {

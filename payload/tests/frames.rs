@@ -140,7 +140,21 @@ fn a_corrupt_data_frame_is_refused() {
         fs::create_dir(&dest).expect("mkdir");
         let err = package.unpack_to(&dest, &UnpackOptions::default()).expect_err("corrupt frame");
         assert!(matches!(*err.kind, PackageErrorKind::PayloadDigest { .. }), "{err}");
+        // The launcher's unpack, which does not hash a format 2 payload while it unpacks, still
+        // refuses it and names the damage the same way (it hashes the payload after the failure).
+        let dest = dir.path().join(format!("bad{n}-publish"));
+        fs::create_dir(&dest).expect("mkdir");
+        let err = package.unpack_for_publish(&dest, &UnpackOptions::default()).expect_err("corrupt frame");
+        assert!(matches!(*err.kind, PackageErrorKind::PayloadDigest { .. }), "{err}");
     }
+    // An intact package unpacks for publishing, with the index the manifest pins.
+    let good = Package::open(&bin).expect("opens");
+    let dest = dir.path().join("good-publish");
+    fs::create_dir(&dest).expect("mkdir");
+    let (_, index) = good.unpack_for_publish(&dest, &UnpackOptions::default()).expect("unpacks");
+    assert_eq!(index, good.index_bytes().expect("index"));
+    assert_eq!(snapshot(&dest), snapshot(&root));
+    drop(good);
     // A frame table that lies (the data frame boundaries moved) is refused too.
     let table_at = bytes.len() - 128; // before the trailer: find the footer by search instead
     let footer = bytes[..table_at].windows(8).rposition(|w| w == frames::FOOTER_MAGIC).expect("footer");

@@ -5,9 +5,11 @@
 //! already holding the tree's shared usage lock (so clean-up cannot remove the tree under us).
 //! It takes the tree's exclusive extraction lock, waiting while another launcher extracts;
 //! checks again (the other launcher usually just finished); checks free space and that the
-//! cache is not mounted `noexec`; unpacks into a fresh temporary sibling, verifying the payload's
-//! SHA-256 while streaming and recording the index of what it writes (each file hashed by the
-//! thread that writes it), which must be the one the manifest pins; writes `.sea/` (that index,
+//! cache is not mounted `noexec`; unpacks into a fresh temporary sibling, recording the index of
+//! what it writes (each file hashed by the thread that writes it), which must be the one the
+//! manifest pins (`Package::unpack_for_publish`: a format 2 payload is not hashed as a whole too,
+//! since that index authenticates everything published; a format 1 payload's SHA-256 is still
+//! verified while streaming); writes `.sea/` (that index,
 //! then the manifest last); and renames the temporary tree into place. Trees installed by updates are flushed to disk first; a cold start's tree is
 //! published unflushed and flushed in the background (`flush`), which is safe because power loss
 //! changes the boot id recorded in it. A damaged tree in the way is swapped out atomically
@@ -91,7 +93,7 @@ impl TreeSource for Package {
     }
 
     fn unpack_to(&self, dest: &Path, options: &UnpackOptions<'_>, cache_var: &str) -> Result<Vec<u8>, ExtractError> {
-        Package::unpack_indexed(self, dest, options).map(|(_, index)| index).map_err(|source| {
+        Package::unpack_for_publish(self, dest, options).map(|(_, index)| index).map_err(|source| {
             if source.is_storage_full() {
                 ExtractError::DiskFull { path: dest.to_owned(), var: cache_var.to_owned(), source }
             } else {

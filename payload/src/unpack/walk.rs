@@ -115,7 +115,9 @@ impl<'a> State<'a> {
             deferred: Deferred::default(),
             direct_bytes: 0,
             record,
-            index: Vec::new(),
+            // At its final size from the start: growing by doubling copies it and leaves the
+            // smaller copies in the heap (cold-start RSS). Capped, for an undeclared count.
+            index: if record { Vec::with_capacity(options.max_entries.min(1 << 16) as usize) } else { Vec::new() },
         }
     }
 
