@@ -36,6 +36,8 @@
 //! | `start::extract` | making a complete tree appear atomically, once |
 //! | `start::flush` | deferred durability of a cold-start extraction |
 //! | `start::lock` | the advisory locks that decide what is in use |
+//! | `start::repair` | installing or repairing a tree outside a launch: usage lock, then extract |
+//! | `start::signer` | which key signed a package, against the keys this build trusts |
 //! | `run::spawn` | starting the app's process (clone + exec, parent-death signal) |
 //! | `run::signals` | the signal handlers and their self-pipe |
 //! | `run::supervise` | waiting, forwarding signals, mirroring the app's exit |
@@ -47,7 +49,7 @@
 //! | `care::health` | bad-version marks |
 //! | `care::verify` | deep verification of a tree against its index |
 //! | `update` | the signed feed, verified downloads, atomic installs |
-//! | `update::{http, cache, pick, delta, trust, replace, install}` | fetching, the kept feed, the release choice, deltas, the trust chain, self-replacement, installing from a file |
+//! | `update::{http, resolve, cache, pick, delta, trust, replace, install}` | fetching, host names (through `getent` in the static stub), the kept feed, the release choice, deltas, the trust chain, self-replacement, installing from a file |
 //! | `say`, `progress`, `private` | messages on stderr, the progress line, files that are the user's alone |
 
 // On Linux with glibc the C `main` below replaces std's start-up, which costs a warm start
