@@ -106,6 +106,7 @@ fn plan(args: &BuildArgs) -> Result<Plan> {
         packed_with: concat!("sea-pack ", env!("CARGO_PKG_VERSION")).to_owned(),
         update,
         naming,
+        supervise: !args.no_supervise,
     };
     Ok(Plan { spec, compression, placement, launcher_path, signer, kind })
 }

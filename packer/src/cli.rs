@@ -147,6 +147,16 @@ pub(crate) struct BuildArgs {
     /// stub's version; may not exceed it.
     #[arg(long, value_name = "SEMVER")]
     pub(crate) min_launcher: Option<String>,
+    /// Run the app in place of the launcher (`exec`) instead of as its supervised child: the
+    /// fastest warm start (no second process), for apps that never restart themselves with exit
+    /// code 75. Given up: restarts (exit code 75 is just the exit code), marking a version that
+    /// crashes on start as bad, and the launcher's own signal relay (the app gets every signal
+    /// directly, as the launcher's process). Kept: version choice, the tree's checks and repair,
+    /// the usage lock (inherited by the app), the variables (but not `<PREFIX>_RESTART_FILE`),
+    /// background clean-up, update checks and the deep check (in a detached process, when due).
+    /// e.g. `--no-supervise`.
+    #[arg(long)]
+    pub(crate) no_supervise: bool,
     /// Where to write the packed executable (atomically, mode 0755), e.g. `-o dist/hello`.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: PathBuf,

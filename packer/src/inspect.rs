@@ -169,6 +169,12 @@ fn write_manifest(m: &Manifest, checked: &Checked, out: &mut dyn Write) -> std::
         m.index.size, m.entries, m.index.sha256
     )?;
     writeln!(out, "  launcher      stub {}, runs on launcher >= {}", m.launcher_version, m.min_launcher)?;
+    let run = if m.supervise {
+        "as the launcher's supervised child (restarts on exit code 75)"
+    } else {
+        "in place of the launcher (exec; --no-supervise: no restarts)"
+    };
+    writeln!(out, "  runs          {run}")?;
     writeln!(out, "  packed with   {}", m.packed_with)?;
     writeln!(out, "  feed          {}", m.update.feed.clone().unwrap_or_else(none))?;
     writeln!(out, "  public key    {}", m.update.public_key.clone().unwrap_or_else(none))

@@ -191,6 +191,21 @@ pub struct Manifest {
     /// Variable prefix and directory names that differ from the app's name.
     #[serde(default, skip_serializing_if = "Naming::is_default")]
     pub naming: Naming,
+    /// Whether the launcher runs the app as its supervised child (the default: exit-code-75
+    /// restarts, crash marking, signal relay) or `exec`s it in place (`false`, `sea-pack build
+    /// --no-supervise`: no second process on the start path). Absent = supervised, so the
+    /// manifests of every earlier build are unchanged; a launcher older than the field ignores it
+    /// and supervises, which keeps every promise of the contract.
+    #[serde(default = "supervised", skip_serializing_if = "is_supervised")]
+    pub supervise: bool,
+}
+
+fn supervised() -> bool {
+    true
+}
+
+fn is_supervised(supervise: &bool) -> bool {
+    *supervise
 }
 
 /// Why a manifest was refused.
@@ -544,7 +559,20 @@ pub(crate) mod tests {
             packed_with: "sea-pack 0.1.0".into(),
             update: UpdateSettings::default(),
             naming: Naming::default(),
+            supervise: true,
         }
+    }
+
+    #[test]
+    fn supervised_is_the_default_and_is_not_written() {
+        let m = sample();
+        let text = String::from_utf8(m.to_bytes()).expect("utf-8");
+        assert!(!text.contains("supervise"), "{text}");
+        let in_place = Manifest { supervise: false, ..m };
+        let bytes = in_place.to_bytes();
+        assert!(String::from_utf8_lossy(&bytes).contains("\"supervise\":false"));
+        assert!(!Manifest::from_bytes(&bytes).expect("valid").supervise);
+        assert!(Manifest::from_bytes(&sample().to_bytes()).expect("valid").supervise);
     }
 
     #[test]

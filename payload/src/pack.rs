@@ -372,6 +372,8 @@ pub struct PackageSpec {
     pub update: UpdateSettings,
     /// Variable prefix and directory names, when not derived from the name.
     pub naming: Naming,
+    /// Run the app as the launcher's supervised child (`false`: exec it in place).
+    pub supervise: bool,
 }
 
 /// Signs manifest bytes, returning a minisign signature file's text.
@@ -413,6 +415,7 @@ pub fn write_package(
         packed_with: spec.packed_with.clone(),
         update: spec.update.clone(),
         naming: spec.naming.clone(),
+        supervise: spec.supervise,
     };
     manifest.validate().map_err(PackError::Manifest)?;
     let manifest_bytes = manifest.to_bytes();

@@ -25,6 +25,7 @@ fn spec() -> PackageSpec {
         packed_with: "test".into(),
         update: UpdateSettings::default(),
         naming: Default::default(),
+        supervise: true,
     }
 }
 

@@ -125,6 +125,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             packed_with,
             update: UpdateSettings { feed, public_key: keyed.then(|| PUBLIC_KEY.to_owned()), ..Default::default() },
             naming: Default::default(),
+            supervise: true,
         }
     })
 }
@@ -466,6 +467,7 @@ fn spec() -> PackageSpec {
         packed_with: "prop".into(),
         update: UpdateSettings::default(),
         naming: Default::default(),
+        supervise: true,
     }
 }
 

@@ -11,6 +11,7 @@ mod gc;
 mod gitenv;
 mod hostile;
 mod index;
+mod inplace;
 mod launch;
 mod netpath;
 mod nodecli;

@@ -97,6 +97,7 @@ fn package(tree: &Path, scratch: &Path, compression: Compression, update: Update
         packed_with: "gen-seeds".into(),
         update,
         naming: Default::default(),
+        supervise: true,
     };
     let path = scratch.join("pack.tmp");
     let mut file = fs::File::create(&path).expect("create");

@@ -282,15 +282,16 @@ fn human(d: Duration) -> String {
 /// Whether a background clean-up is due: at most once a day, judged by the stamp's mtime. Marks
 /// it done when it is due.
 pub(crate) fn due(stamp: &Path, period: Duration) -> bool {
-    let fresh = fs::metadata(stamp)
+    is_due(stamp, period) && fs::write(stamp, b"").is_ok()
+}
+
+/// Whether the stamp is missing or older than `period`, without marking anything.
+pub(crate) fn is_due(stamp: &Path, period: Duration) -> bool {
+    fs::metadata(stamp)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age < period);
-    if fresh {
-        return false;
-    }
-    fs::write(stamp, b"").is_ok()
+        .is_none_or(|age| age >= period)
 }
 
 #[cfg(all(test, unix))]

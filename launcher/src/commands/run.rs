@@ -49,6 +49,15 @@ struct Target {
     entry: String,
     /// The manifest's fixed arguments, `{pkg_dir}` expanded to `dir`.
     fixed_args: Vec<OsString>,
+    /// Run as the launcher's supervised child (the manifest's `supervise`); `false`: in place.
+    supervise: bool,
+}
+
+impl Target {
+    /// Whether this version runs in place of the launcher (`run::exec`).
+    fn in_place(&self) -> bool {
+        cfg!(unix) && !self.supervise
+    }
 }
 
 /// State that lives across restarts.
@@ -71,12 +80,13 @@ struct Session<'a> {
 /// app's code or dies of its signal).
 pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, LauncherError> {
     app.dirs.ensure_roots()?;
-    let relay = SignalRelay::install().map_err(|e| LauncherError::Io {
-        what: "install signal handlers for",
-        path: app.process.exe_path.clone(),
-        source: e,
-    })?;
-    tracing::debug!(ignored = ?relay.ignored(), "signal relay installed; ignored signals stay ignored");
+    let restart_file = app.dirs.restart.join(format!("{}.json", app.process.pid));
+    // A package run in place installs no handler (execve would reset them anyway); one whose
+    // chosen version turns out supervised gets them before its first spawn.
+    let mut relay = None;
+    if app.manifest().supervise || cfg!(not(unix)) {
+        relay = Some(install_relay(app, &restart_file)?);
+    }
     let mut session = Session {
         app,
         args: app.process.args.clone(),
@@ -90,20 +100,26 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
         background_started: false,
         warned_git: false,
     };
-    let restart_file = app.dirs.restart.join(format!("{}.json", app.process.pid));
-    // A file left by a dead launcher that had our pid must not be taken for the app's request.
-    let _ = restart::clear(&restart_file);
     loop {
         // A terminating signal that arrived while no app was running (between restarts) ends
         // the launcher the way it would have ended the app.
-        if let Some(signo) = relay.take_pending_termination() {
+        if let Some(signo) = relay.as_ref().and_then(SignalRelay::take_pending_termination) {
             signals::die_of(signo);
         }
         let target = session.prepare()?;
-        let spawn = session.spawn_spec(&target, &restart_file);
+        if target.in_place() {
+            // Returns only when exec failed and another version is to be tried.
+            session.exec(&target)?;
+            continue;
+        }
+        if relay.is_none() {
+            relay = Some(install_relay(app, &restart_file)?);
+        }
+        let Some(relay) = relay.as_ref() else { continue };
+        let spawn = session.spawn_spec(&target, Some(&restart_file));
         let background_started = &mut session.background_started;
         // Background work starts only once the app has run a while (supervise::SETTLE).
-        let outcome = supervise::run(&spawn, &relay, &mut || {
+        let outcome = supervise::run(&spawn, relay, &mut || {
             if !*background_started {
                 *background_started = true;
                 background::start(app, &target.dir, &target.id);
@@ -121,6 +137,19 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
             }
         }
     }
+}
+
+/// Installs the signal relay, and clears a restart request left by a dead launcher that had this
+/// pid (it must not be taken for the app's).
+fn install_relay(app: &App, restart_file: &std::path::Path) -> Result<SignalRelay, LauncherError> {
+    let relay = SignalRelay::install().map_err(|e| LauncherError::Io {
+        what: "install signal handlers for",
+        path: app.process.exe_path.clone(),
+        source: e,
+    })?;
+    tracing::debug!(ignored = ?relay.ignored(), "signal relay installed; ignored signals stay ignored");
+    let _ = restart::clear(restart_file);
+    Ok(relay)
 }
 
 fn result_of(exit: Exit, ran_for: Duration) -> RunResult {
@@ -206,6 +235,7 @@ impl Session<'_> {
             source: Source::Bundled,
             entry: manifest.entry.clone(),
             fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
+            supervise: manifest.supervise,
         })
     }
 
@@ -238,11 +268,13 @@ impl Session<'_> {
             source: Source::Update,
             entry: manifest.entry.clone(),
             fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
+            supervise: manifest.supervise,
         }))
     }
 
-    /// The child's program, arguments and complete environment.
-    fn spawn_spec(&mut self, target: &Target, restart_file: &std::path::Path) -> Spawn {
+    /// The child's program, arguments and complete environment; no restart file for a run in
+    /// place (nothing would read it).
+    fn spawn_spec(&mut self, target: &Target, restart_file: Option<&std::path::Path>) -> Spawn {
         let app = self.app;
         let mut env = app.process.env.clone();
         env.remove(std::ffi::OsStr::new(&app.vars.name(vars::RELAUNCH_ENV)));
@@ -253,7 +285,9 @@ impl Session<'_> {
         set(vars::RUN_APP, "1".into());
         set(vars::PKG_DIR, target.dir.clone().into());
         set(vars::LAUNCHER, app.process.exe_path.clone().into());
-        set(vars::RESTART_FILE, restart_file.into());
+        if let Some(restart_file) = restart_file {
+            set(vars::RESTART_FILE, restart_file.into());
+        }
         set(vars::LOADER_PID, app.process.pid.to_string().into());
         set(vars::APP_VERSION, target.version.to_string().into());
         if let GitEnvOutcome::Unparsable(count) = gitenv::inject(&mut env)
@@ -267,6 +301,20 @@ impl Session<'_> {
         let mut args = target.fixed_args.clone();
         args.extend(self.args.iter().cloned());
         Spawn { program: target.dir.join(&target.entry), args, env, cwd: self.cwd.clone() }
+    }
+
+    /// Runs `target` in place of the launcher (`run::exec`), after starting the background work
+    /// that is due. Returns only when `execve` failed and another version is to be tried.
+    fn exec(&mut self, target: &Target) -> Result<(), LauncherError> {
+        let spawn = self.spawn_spec(target, None);
+        let due = background::due(self.app, &target.dir);
+        tracing::debug!(program = %spawn.program.display(), ?due, "running the app in place");
+        #[cfg(unix)]
+        if due.any() {
+            background::detach(self.app, &target.dir, &target.id, due);
+        }
+        let error = crate::run::exec::replace(&spawn, self.held.get(&target.id).map(Lock::file));
+        self.spawn_failed(target, supervise::spawn_error(&spawn, error))
     }
 
     fn record_health(&self, target: &Target, result: RunResult) {

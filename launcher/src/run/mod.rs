@@ -1,5 +1,6 @@
-//! Running the app: spawning, signals, supervision, restarts.
+//! Running the app: spawning, signals, supervision, restarts; or in place of the launcher (`exec`).
 
+pub(crate) mod exec;
 pub(crate) mod gitenv;
 pub(crate) mod relaunch;
 pub(crate) mod restart;

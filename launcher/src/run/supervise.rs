@@ -299,7 +299,7 @@ fn exit_of(status: ExitStatus) -> Exit {
     }
 }
 
-fn spawn_error(spawn: &Spawn, source: io::Error) -> SuperviseError {
+pub(crate) fn spawn_error(spawn: &Spawn, source: io::Error) -> SuperviseError {
     let path = spawn.program.clone();
     if let Some(cwd) = &spawn.cwd
         && !cwd.is_dir()

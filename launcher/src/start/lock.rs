@@ -54,8 +54,7 @@ pub(crate) enum LockError {
 }
 
 impl Lock {
-    /// The open lock file.
-    #[cfg(test)]
+    /// The open lock file (an in-place run hands it to the app, `run::exec`).
     pub(crate) fn file(&self) -> &File {
         &self.file
     }

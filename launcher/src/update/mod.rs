@@ -224,9 +224,25 @@ pub(crate) fn update_now(app: &App) -> Result<Outcome, UpdateError> {
     Updater::new(app, true)?.run()
 }
 
+/// Whether the background check would ask the feed now: updates on, a feed and a key baked in,
+/// and no check within [`CHECK_PERIOD`]. No network; reads the update state only when updates
+/// are configured. An in-place run (`run::exec`) starts a background process only when this or
+/// another piece of background work is due.
+pub(crate) fn background_due(app: &App) -> bool {
+    let update = &app.manifest().update;
+    if update.feed.is_none() || update.root().is_none() || !app.settings.auto_update.clone().unwrap_or(true) {
+        return false;
+    }
+    let state = UpdateState::load(&app.dirs.home);
+    state.last_check.is_none_or(|t| now_secs().saturating_sub(t) >= CHECK_PERIOD.as_secs())
+}
+
 /// The background check: at most once per [`CHECK_PERIOD`], silent (logs only), skipped when
 /// another update runs.
 pub(crate) fn background(app: &App) {
+    if !background_due(app) {
+        return;
+    }
     let updater = match Updater::new(app, false) {
         Ok(updater) => updater,
         Err(UpdateError::Disabled { .. } | UpdateError::NotConfigured) => return,
@@ -236,11 +252,6 @@ pub(crate) fn background(app: &App) {
             return;
         }
     };
-    let state = UpdateState::load(&app.dirs.home);
-    let now = now_secs();
-    if state.last_check.is_some_and(|t| now.saturating_sub(t) < CHECK_PERIOD.as_secs()) {
-        return;
-    }
     match updater.run() {
         Ok(outcome) => tracing::info!(?outcome, "background update check"),
         Err(e) => tracing::warn!(error = %e, "background update check failed"),

@@ -398,6 +398,7 @@ mod tests {
             packed_with: "test".into(),
             update: crate::manifest::UpdateSettings::default(),
             naming: Default::default(),
+            supervise: true,
         };
         let mut file = tempfile::tempfile().expect("temp file");
         file.write_all(placement.head()).expect("write");
