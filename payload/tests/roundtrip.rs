@@ -70,6 +70,27 @@ fn round_trip_is_exact_and_deterministic() {
     }
 }
 
+/// A manifest larger than the first read of the file's end (`TAIL_READ`) is read in a second
+/// read, whole, and still checked against the trailer's digest.
+#[test]
+fn a_manifest_larger_than_the_first_read_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("app");
+    make_tree(&root);
+    let out = dir.path().join("big.bin");
+    let mut file = fs::File::create(&out).expect("create");
+    file.write_all(b"STUB BYTES").expect("stub");
+    let options = PackOptions { compression: Compression::DEFAULT, threads: 2, progress: None };
+    let big =
+        PackageSpec { args: (0..200).map(|i| format!("--a-fixed-argument-of-some-length-{i:04}")).collect(), ..spec() };
+    let manifest = write_package(&mut file, &root, &big, &options, None).expect("pack");
+    drop(file);
+    assert!(manifest.to_bytes().len() as u64 > sea_payload::package::TAIL_READ, "the test needs a large manifest");
+    let package = Package::open(&out).expect("opens");
+    assert_eq!(package.manifest().args.len(), 200);
+    assert_eq!(package.manifest_bytes(), manifest.to_bytes().as_slice());
+}
+
 #[test]
 fn every_corruption_is_a_clean_error() {
     let dir = tempfile::tempdir().expect("tempdir");

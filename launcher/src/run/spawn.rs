@@ -111,14 +111,14 @@ pub(crate) fn spawn(
     }
 }
 
-fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
+pub(super) fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
     CString::new(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an argument or variable contains a NUL byte"))
 }
 
 /// The bytes of `s`, with room for the NUL that `CString::new` appends: one allocation, where
 /// `to_vec` and then the NUL meant a second one (a `realloc`) for every argument.
-fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+pub(super) fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     let mut bytes = Vec::with_capacity(s.len() + 1);
     bytes.extend_from_slice(s.as_bytes());
@@ -127,7 +127,7 @@ fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 
 /// `key=value` for the environment block, allocated once at its final size (with the NUL):
 /// three `realloc`s per variable before (issue 11, ~40,000 instructions per warm start).
-fn env_entry(key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Vec<u8> {
+pub(super) fn env_entry(key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
     kv.extend_from_slice(key.as_bytes());
