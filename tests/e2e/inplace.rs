@@ -62,6 +62,9 @@ fn the_app_is_the_launchers_own_process_with_its_variables_and_a_clean_signal_st
     let bin = reporter(&sb, "app", &["--no-supervise"]);
     let inspect = run(sb.sea_pack().arg("inspect").arg(&bin));
     assert!(text(&inspect).0.contains("in place of the launcher"), "{}", text(&inspect).0);
+    let info = run(sb.cmd(&bin).arg("--sea-info"));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["payload"]["supervise"], false, "{info}");
 
     let mut child = Running::spawn(sb.cmd(&bin).stdout(Stdio::piped()));
     let launcher_pid = child.pid();

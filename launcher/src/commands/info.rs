@@ -47,6 +47,8 @@ pub(crate) fn run(app: &App) -> Result<i32, LauncherError> {
             "entries": manifest.entries,
             "entry": manifest.entry,
             "signed": app.package.signature().is_some(),
+            // `false`: built --no-supervise, the launcher execs the app in place.
+            "supervise": manifest.supervise,
         },
         "update": {
             "feed": manifest.update.feed,
