@@ -17,7 +17,9 @@
 //! in a session of its own (a Ctrl-C or hang-up aimed at the app does not stop it half-way),
 //! with stdin, stdout and stderr on `/dev/null` (a pipe from the app, `app | head`, ends when the
 //! app ends, not when the background work does), and it holds the tree's usage lock through the
-//! descriptor it inherits.
+//! descriptor it inherits. A supervised app that exits before its background work started
+//! gets the same process for the flush alone (`commands::run`), so a short command's fresh
+//! tree does not stay unflushed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -89,11 +91,16 @@ impl Due {
 /// What is due for the tree `dir` of an in-place run.
 pub(crate) fn due(app: &App, dir: &Path) -> Due {
     Due {
-        flush: fs::symlink_metadata(dir.join(crate::start::flush::MARK)).is_ok(),
+        flush: due_flush(dir),
         gc: gc::is_due(&app.dirs.cache.join("gc.stamp"), GC_PERIOD),
         update: update::background_due(app),
         check: gc::is_due(&dir.join(CHECKED_STAMP), CHECK_PERIOD),
     }
+}
+
+/// Whether the tree `dir` is marked unflushed.
+pub(crate) fn due_flush(dir: &Path) -> bool {
+    fs::symlink_metadata(dir.join(crate::start::flush::MARK)).is_ok()
 }
 
 /// Starts the background work of an in-place run in a detached process (see the module docs) and

@@ -131,6 +131,9 @@ pub(crate) fn run(app: &'static App) -> Result<std::convert::Infallible, Launche
                 session.record_health(&target, result_of(outcome.exit, outcome.ran_for));
                 if outcome.exit != Exit::Code(restart::EXIT_CODE) {
                     let _ = restart::clear(&restart_file);
+                    if !session.background_started {
+                        session.flush_later(&target);
+                    }
                     supervise::mirror(outcome.exit);
                 }
                 session.restart(&restart_file)?;
@@ -315,6 +318,22 @@ impl Session<'_> {
         }
         let error = crate::run::exec::replace(&spawn, self.held.get(&target.id).map(Lock::file));
         self.spawn_failed(target, supervise::spawn_error(&spawn, error))
+    }
+
+    /// An app that exited before its background work started (a short command) leaves a fresh
+    /// tree unflushed: its mark would cost every later start two reads, and the first start
+    /// after a reboot a whole extraction. So a detached process flushes it now (once: the mark is
+    /// then gone), the way an in-place run's does, after the app has already exited.
+    fn flush_later(&self, target: &Target) {
+        #[cfg(unix)]
+        {
+            let due = background::Due { flush: background::due_flush(&target.dir), ..Default::default() };
+            if due.any() {
+                background::detach(self.app, &target.dir, &target.id, due);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = target;
     }
 
     fn record_health(&self, target: &Target, result: RunResult) {

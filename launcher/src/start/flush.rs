@@ -21,8 +21,10 @@
 //! are flushed before they are published. Without a boot id (other systems) neither is deferred.
 //!
 //! # Cost
-//! On the warm path one failed `open` of the mark. A mark that outlives its boot because no
-//! app ran long enough to flush it costs one extraction after the restart.
+//! On the warm path one failed `open` of the mark. An app that exits before the background work
+//! starts (a short command) has the flush done by a detached process as the launcher exits
+//! (`care::background`), so a mark outlives its boot only when that process is killed first; it
+//! then costs one extraction after the restart.
 
 use std::fs;
 use std::io::{self, Read};
