@@ -40,24 +40,14 @@ const CHECK_DELAY: Duration = Duration::from_secs(1);
 /// Starts the background thread for the tree `dir` (id `id`) now in use.
 pub(crate) fn start(app: &'static App, dir: &Path, id: &str) {
     let started = Instant::now();
-    let stamp = app.dirs.cache.join("gc.stamp");
     let policy = policy(app, id);
     let dir: PathBuf = dir.to_owned();
-    let spawned = std::thread::Builder::new().name("sea-background".into()).spawn(move || {
-        // First: until then a power cut would cost this tree (see `flush`).
-        match crate::start::flush::flush(&dir) {
-            Ok(flushed) => tracing::debug!(flushed, "flush of the tree in use"),
-            Err(e) => tracing::warn!(error = %e, tree = %dir.display(), "could not flush the tree in use"),
-        }
-        if gc::due(&stamp, GC_PERIOD) {
-            let report = gc::collect(&app.dirs.pkg, &policy);
-            gc::sweep_home(&app.dirs.home);
-            tracing::debug!(removed = report.removed().count(), errors = report.errors.len(), "background clean-up");
-        }
-        update::background(app);
-        std::thread::sleep(CHECK_DELAY.saturating_sub(started.elapsed()));
-        check_tree(&dir);
-    });
+    // Everything, each step checking for itself whether it is due: the flush (first: until then
+    // a power cut would cost this tree, see `flush`) finds no mark, the clean-up and the update
+    // check their stamps, and the deep check runs at every start that lasts.
+    let all = Due { flush: true, gc: true, update: true, check: true };
+    let spawned =
+        std::thread::Builder::new().name("sea-background".into()).spawn(move || work(app, &dir, all, &policy, started));
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start the background thread");
     }
@@ -153,7 +143,8 @@ pub(crate) fn detach(app: &App, dir: &Path, id: &str, due: Due) {
     unsafe { libc::_exit(0) }
 }
 
-/// The worker of [`detach`]: the same steps as the thread's, each only when due.
+/// The background work, on the thread of [`start`] or in the process of [`detach`]: each step
+/// of `due`, in order.
 fn work(app: &App, dir: &Path, due: Due, policy: &gc::Policy, started: Instant) {
     if due.flush {
         match crate::start::flush::flush(dir) {
