@@ -10,6 +10,7 @@ from pathlib import Path
 
 from common import (
     BOOT_ID,
+    CHECKED,
     HELPER,
     JOB_TIMEOUT,
     KNOWN_GC_RACE,
@@ -290,6 +291,7 @@ class Checks:
             elif rel in v.executables and not st.st_mode & 0o100:
                 self.violation(f"cache: {name}: {rel} lost its executable bit")
         extra = set(found) - set(v.files) - v.dirs
+        extra.discard(CHECKED)
         if UNFLUSHED in extra and not v.update:
             extra.discard(UNFLUSHED)
             try:

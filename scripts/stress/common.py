@@ -22,6 +22,8 @@ UPDATE_MARK = ".sea/update"
 # A tree extracted at a cold start and not yet flushed to disk holds this boot's id here (the
 # launcher's flush.rs); trees installed by updates are flushed first and never do.
 UNFLUSHED = ".sea/unflushed"
+# The stamp of the tree's last deep check in the background (the launcher's care/background.rs).
+CHECKED = ".sea/checked"
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 # Product bugs once found by this run, now fixed and pinned by tests in tests/e2e/faults.rs; a violation
 # that looks like one of them is labelled with the test that pins it.
