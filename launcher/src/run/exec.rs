@@ -36,6 +36,8 @@
 use std::fs::File;
 use std::io;
 
+#[cfg(unix)]
+use crate::run::spawn::Blocks;
 use crate::run::supervise::Spawn;
 
 /// Replaces this process with the app, keeping `lock` open in it. Returns only when `execve`
@@ -60,7 +62,7 @@ pub(crate) fn replace(spawn: &Spawn, lock: Option<&File>) -> io::Error {
             }
         }
     };
-    let blocks = match Blocks::new(spawn) {
+    let blocks = match Blocks::new(&spawn.program, &spawn.args, &spawn.env) {
         Ok(blocks) => blocks,
         Err(e) => return e,
     };
@@ -103,41 +105,6 @@ pub(crate) fn replace(spawn: &Spawn, lock: Option<&File>) -> io::Error {
         inherit(fd, false);
     }
     error
-}
-
-/// `execve`'s arguments, built before anything is changed (an argument with a NUL byte fails
-/// here, with the launcher untouched).
-#[cfg(unix)]
-struct Blocks {
-    program: std::ffi::CString,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-    /// The strings `argv` and `envp` point into.
-    _strings: Vec<std::ffi::CString>,
-}
-
-#[cfg(unix)]
-impl Blocks {
-    fn new(spawn: &Spawn) -> io::Result<Self> {
-        use crate::run::spawn::{c_string, env_entry, os_bytes};
-        let program = c_string(os_bytes(spawn.program.as_os_str()))?;
-        let mut strings = Vec::with_capacity(spawn.args.len() + spawn.env.len());
-        for arg in &spawn.args {
-            strings.push(c_string(os_bytes(arg))?);
-        }
-        for (key, value) in &spawn.env {
-            strings.push(c_string(env_entry(key, value))?);
-        }
-        let (args, env) = strings.split_at(spawn.args.len());
-        let mut argv = Vec::with_capacity(args.len() + 2);
-        argv.push(program.as_ptr());
-        argv.extend(args.iter().map(|a| a.as_ptr()));
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = Vec::with_capacity(env.len() + 1);
-        envp.extend(env.iter().map(|e| e.as_ptr()));
-        envp.push(std::ptr::null());
-        Ok(Self { program, argv, envp, _strings: strings })
-    }
 }
 
 /// No in-place exec: the caller supervises instead.

@@ -111,14 +111,14 @@ pub(crate) fn spawn(
     }
 }
 
-pub(super) fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
+fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
     CString::new(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an argument or variable contains a NUL byte"))
 }
 
 /// The bytes of `s`, with room for the NUL that `CString::new` appends: one allocation, where
 /// `to_vec` and then the NUL meant a second one (a `realloc`) for every argument.
-pub(super) fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     let mut bytes = Vec::with_capacity(s.len() + 1);
     bytes.extend_from_slice(s.as_bytes());
@@ -127,13 +127,48 @@ pub(super) fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 
 /// `key=value` for the environment block, allocated once at its final size (with the NUL):
 /// three `realloc`s per variable before (issue 11, ~40,000 instructions per warm start).
-pub(super) fn env_entry(key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Vec<u8> {
+fn env_entry(key: &std::ffi::OsStr, value: &std::ffi::OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
     kv.extend_from_slice(key.as_bytes());
     kv.push(b'=');
     kv.extend_from_slice(value.as_bytes());
     kv
+}
+
+/// `execve`'s program, `argv` and `envp`, built once, before anything is changed (an argument
+/// with a NUL byte fails here): for the cloned child (`linux::spawn`) and for an in-place run
+/// (`run::exec`).
+#[cfg(unix)]
+pub(crate) struct Blocks {
+    pub(crate) program: CString,
+    pub(crate) argv: Vec<*const libc::c_char>,
+    pub(crate) envp: Vec<*const libc::c_char>,
+    /// The strings `argv` and `envp` point into (a `CString`'s bytes do not move with it).
+    _strings: Vec<CString>,
+}
+
+#[cfg(unix)]
+impl Blocks {
+    pub(crate) fn new(program: &Path, args: &[OsString], env: &BTreeMap<OsString, OsString>) -> io::Result<Self> {
+        let program = c_string(os_bytes(program.as_os_str()))?;
+        let mut strings = Vec::with_capacity(args.len() + env.len());
+        for arg in args {
+            strings.push(c_string(os_bytes(arg))?);
+        }
+        for (key, value) in env {
+            strings.push(c_string(env_entry(key, value))?);
+        }
+        let (arg_strings, env_strings) = strings.split_at(args.len());
+        let mut argv = Vec::with_capacity(arg_strings.len() + 2);
+        argv.push(program.as_ptr());
+        argv.extend(arg_strings.iter().map(|a| a.as_ptr()));
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = Vec::with_capacity(env_strings.len() + 1);
+        envp.extend(env_strings.iter().map(|e| e.as_ptr()));
+        envp.push(std::ptr::null());
+        Ok(Self { program, argv, envp, _strings: strings })
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -144,9 +179,7 @@ mod linux {
 
     /// Everything the child needs, prepared before the clone.
     struct ChildPlan {
-        program: CString,
-        argv: Vec<*const libc::c_char>,
-        envp: Vec<*const libc::c_char>,
+        blocks: Blocks,
         cwd: Option<CString>,
         launcher: libc::pid_t,
         /// `errno` of a failure in the child; 0 when it exec'd.
@@ -212,20 +245,9 @@ mod linux {
         env: &BTreeMap<OsString, OsString>,
         cwd: Option<&Path>,
     ) -> io::Result<ChildProcess> {
-        let program_c = c_string(os_bytes(program.as_os_str()))?;
-        let args_c: Vec<CString> = args.iter().map(|a| c_string(os_bytes(a))).collect::<io::Result<_>>()?;
-        let env_c: Vec<CString> = env.iter().map(|(k, v)| c_string(env_entry(k, v))).collect::<io::Result<_>>()?;
-        let mut argv: Vec<*const libc::c_char> = Vec::with_capacity(args_c.len() + 2);
-        argv.push(program_c.as_ptr());
-        argv.extend(args_c.iter().map(|a| a.as_ptr()));
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const libc::c_char> = env_c.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
         let plan = ChildPlan {
+            blocks: Blocks::new(program, args, env)?,
             cwd: cwd.map(|c| c_string(os_bytes(c.as_os_str()))).transpose()?,
-            program: program_c,
-            argv,
-            envp,
             // SAFETY: getpid has no preconditions.
             launcher: unsafe { libc::getpid() },
             errno: AtomicI32::new(0),
@@ -341,7 +363,7 @@ mod linux {
             if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
                 return fail(plan);
             }
-            libc::execve(plan.program.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            libc::execve(plan.blocks.program.as_ptr(), plan.blocks.argv.as_ptr(), plan.blocks.envp.as_ptr());
             fail(plan)
         }
     }
