@@ -252,3 +252,36 @@ fn an_entry_that_cannot_run_in_place_fails_as_when_supervised() {
     assert_eq!(results[0], results[1], "in place and supervised differ");
     assert_eq!(results[0], Some(127));
 }
+
+#[test]
+fn the_daily_update_check_runs_in_the_detached_process_and_the_next_start_uses_it() {
+    let w = sea_tests::faults::Publisher::new("inpl");
+    let key = w.key.to_string_lossy().into_owned();
+    let url = w.url();
+    let flags = ["--compression", "zstd:1", "--feed", &url, "--public-key", &w.public_key, "--sign-key", &key];
+    let build = |version: &str| {
+        let app = w.sb.app(&format!("app-{version}")).exec("bin/app", format!("#!/bin/sh\necho {version}\n"));
+        let mut all = flags.to_vec();
+        all.push("--no-supervise");
+        w.sb.pack(app.path(), "inpl", version, "bin/app", &all)
+    };
+    let v1 = build("1.0.0");
+    let v2 = build("2.0.0");
+    w.release(&[&v2]);
+    let out = run(w.sb.cmd(&v1).env(w.var("UPDATE_TIMEOUT"), "10"));
+    assert_eq!(text(&out).0, "1.0.0\n", "{}", text(&out).1);
+    // The update check is due (never done): the detached process asks the feed and installs 2.0.0
+    // while nothing waits for it.
+    let installed = wait_until(TIMEOUT, || {
+        fs::read_dir(w.pkg()).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with("2.0.0-") && e.path().join(".sea/manifest.json").exists()
+            })
+        })
+    });
+    assert!(installed, "the background check never installed 2.0.0");
+    assert!(w.server.log().iter().any(|r| r.path == "/stable.json"), "the feed was never asked");
+    let out = run(&mut w.sb.cmd(&v1));
+    assert_eq!(text(&out).0, "2.0.0\n", "{}", text(&out).1);
+}
