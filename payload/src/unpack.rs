@@ -238,21 +238,18 @@ pub fn unpack_frames(
     dest: &Path,
     options: &UnpackOptions<'_>,
 ) -> Result<(UnpackSummary, Index), UnpackError> {
-    let ctx = parallel::Frames::new(frames, package, payload_start).map_err(UnpackError::Corrupt)?;
-    let stream = parallel::FramedStream::new(&ctx);
-    unpack_with(stream, dest, options, Some(&ctx), true)
+    let ctx = parallel::Frames::new(frames, package, payload_start);
+    let (tx, stream) = parallel::ahead_channel(&ctx);
+    unpack_with(stream, dest, options, Some((&ctx, tx)), true)
 }
 
 fn unpack_with<R: Read + Seek>(
     input: R,
     dest: &Path,
     options: &UnpackOptions<'_>,
-    frames: Option<&parallel::Frames<'_>>,
+    frames: Option<(&parallel::Frames<'_>, parallel::AheadTx)>,
     record: bool,
 ) -> Result<(UnpackSummary, Index), UnpackError> {
-    let limited = LimitReader { inner: input, left: stream_limit(options), limit: options.max_bytes };
-    let mut archive = tar::Archive::new(limited);
-    archive.set_ignore_zeros(false);
     let shared = Shared::new();
     let (sender, receiver) = sync_channel::<Job>(16);
     let receiver = Mutex::new(receiver);
@@ -261,19 +258,30 @@ fn unpack_with<R: Read + Seek>(
         for _ in 0..writers {
             scope.spawn(|| writer_loop(&receiver, &shared, options.durability));
         }
-        if let Some(ctx) = frames {
+        let ctx = frames.map(|(ctx, tx)| {
             let (queue, package, shared) = (&ctx.queue, ctx.package, &shared);
             for _ in 0..ctx.decoders() {
                 scope.spawn(move || parallel::decode_loop(queue, package, shared, options.durability));
             }
-        }
-        let mut state = State::new(dest, options, &shared, sender, frames, record);
-        let walked = state.walk(&mut archive);
+            scope.spawn(move || parallel::decode_ahead(ctx, tx, shared, options.durability));
+            ctx
+        });
+        let limited = LimitReader { inner: input, left: stream_limit(options), limit: options.max_bytes };
+        let mut archive = tar::Archive::new(limited);
+        archive.set_ignore_zeros(false);
+        let mut state = State::new(dest, options, &shared, sender, ctx, record);
+        // The rest of the stream (padding after tar's end blocks) is read too, so that every
+        // frame is decoded and checked; not after a writer failed (that error is reported).
+        let walked = state.walk(&mut archive).and_then(|()| {
+            if shared.failed.load(Ordering::SeqCst) { Ok(()) } else { drain(&mut archive.into_inner()) }
+        });
         if walked.is_err() {
             shared.failed.store(true, Ordering::SeqCst);
         }
         let deferred = state.finish_files();
-        if let Some(ctx) = frames {
+        // The walk's stream is gone (`archive` is consumed or dropped), so the ahead decoder
+        // cannot block on it; closing the queue ends the decoding threads.
+        if let Some(ctx) = ctx {
             ctx.queue.close();
         }
         walked.map(|()| deferred)
@@ -282,8 +290,6 @@ fn unpack_with<R: Read + Seek>(
     if let Some(err) = shared.take_error() {
         return Err(err);
     }
-    let mut archive_reader = archive.into_inner();
-    drain(&mut archive_reader)?;
     let index = walk::complete_index(entries, shared.take_digests())?;
     let summary = deferred.create_links(dest)?;
     if options.durability == Durability::Durable {

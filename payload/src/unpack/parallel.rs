@@ -26,12 +26,12 @@
 //! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
 //! of one large file is not parallel; decoding is.
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -175,26 +175,26 @@ impl JobQueue {
 /// What the walk needs to claim frames (calling thread only).
 pub(super) struct Frames<'a> {
     pub(super) frames: &'a [Frame],
-    pub(super) claimed: Vec<Cell<bool>>,
-    pub(super) decoder: RefCell<FrameDecoder>,
+    /// Set by the walk (the only writer) when it claims a data frame; read by the walk's
+    /// stream, so relaxed ordering suffices.
+    pub(super) claimed: Vec<AtomicBool>,
     pub(super) queue: JobQueue,
     pub(super) package: &'a File,
     pub(super) payload_start: u64,
 }
 
 impl<'a> Frames<'a> {
-    pub(super) fn new(frames: &'a [Frame], package: &'a File, payload_start: u64) -> io::Result<Self> {
-        Ok(Self {
+    pub(super) fn new(frames: &'a [Frame], package: &'a File, payload_start: u64) -> Self {
+        Self {
             frames,
-            claimed: frames.iter().map(|_| Cell::new(false)).collect(),
-            decoder: RefCell::new(FrameDecoder::new()?),
+            claimed: frames.iter().map(|_| AtomicBool::new(false)).collect(),
             queue: JobQueue::default(),
             package,
             payload_start,
-        })
+        }
     }
 
-    /// Decoding threads to start besides the calling thread.
+    /// Decoding threads of data frames to start besides the ahead decoder.
     pub(super) fn decoders(&self) -> usize {
         if self.frames.iter().any(|f| f.kind == FrameKind::Data) {
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 3))
@@ -210,7 +210,7 @@ impl<'a> Frames<'a> {
         let mut last = first;
         loop {
             let f = self.frames.get(last)?;
-            if f.kind != FrameKind::Data || f.u_off >= end || self.claimed[last].get() {
+            if f.kind != FrameKind::Data || f.u_off >= end || self.claimed[last].load(Ordering::Relaxed) {
                 return None;
             }
             last += 1;
@@ -224,18 +224,15 @@ impl<'a> Frames<'a> {
             return None;
         }
         for c in &self.claimed[first..last] {
-            c.set(true);
+            c.store(true, Ordering::Relaxed);
         }
         Some(first..last)
     }
 
     /// If the file's content is a run of data frames, creates the file, decodes them (with the
     /// decoding threads) and returns `true`. With a `slot`, its digest is recorded there.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_file(
         &self,
-        shared: &Shared,
-        durability: Durability,
         full: &std::path::Path,
         exec: bool,
         pos: u64,
@@ -275,13 +272,6 @@ impl<'a> Frames<'a> {
             })
             .collect();
         self.queue.push_all(jobs);
-        // Help: the stream decoder is idle until the walk goes on.
-        if let Ok(mut decoder) = self.decoder.try_borrow_mut() {
-            let mut buf = vec![0u8; CHUNK];
-            while let Some(job) = self.queue.try_pop() {
-                run_job(&mut decoder, self.package, &job, shared, durability, &mut buf);
-            }
-        }
         Ok(true)
     }
 }
@@ -403,130 +393,217 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Where the walk is in the current frame.
-enum Position<'a> {
-    /// Before the frame's first byte.
-    Start,
-    /// Inside a stream frame: its compressed bytes, and the uncompressed bytes left.
-    Stream { input: SectionReader<'a>, u_left: u64 },
-    /// Inside a claimed data frame, which its decoder writes: zeros left in the tar stream.
-    Zeros(u64),
+/// Decoded stream bytes handed from the ahead decoder to the walk at a time.
+const PIECE: usize = 256 * 1024;
+/// Pieces queued for the walk at most: enough to ride over the walk's pauses (a directory
+/// created, a batch handed over), small beside a decoder's window.
+const AHEAD_PIECES: usize = 4;
+
+/// What the ahead decoder sends the walk, in stream order.
+pub(super) enum Piece {
+    /// Decoded tar-stream bytes: the buffer and how many of its bytes are valid.
+    Bytes(Vec<u8>, usize),
+    /// Data frame `n` of the table comes next: zeros in the tar stream if the walk claimed it.
+    Data(usize),
+    /// Every frame was decoded to exactly its length.
+    End,
+    /// Decoding failed.
+    Failed(io::Error),
 }
 
-/// The uncompressed tar stream of a framed payload, as the walk reads it (see the module docs).
-/// Seeking forward over a claimed file's content costs nothing.
-pub(super) struct FramedStream<'a> {
-    frames: &'a Frames<'a>,
-    index: usize,
-    position: Position<'a>,
-    /// Bytes of the tar stream before the current position.
-    pos: u64,
+/// The ahead decoder's ends of its channels to the walk.
+pub(super) struct AheadTx {
+    pieces: SyncSender<Piece>,
+    spare: Receiver<Vec<u8>>,
 }
 
-impl<'a> FramedStream<'a> {
-    pub(super) fn new(frames: &'a Frames<'a>) -> Self {
-        Self { frames, index: 0, position: Position::Start, pos: 0 }
-    }
+/// A stream that the walk reads and its ahead decoder (started with the other end) fills.
+pub(super) fn ahead_channel<'a>(frames: &'a Frames<'a>) -> (AheadTx, AheadStream<'a>) {
+    let (pieces, rx) = sync_channel(AHEAD_PIECES);
+    let (give_back, spare) = channel();
+    let stream =
+        AheadStream { frames, rx, give_back, piece: Vec::new(), at: 0, len: 0, zeros: 0, pos: 0, ended: false };
+    (AheadTx { pieces, spare }, stream)
+}
 
-    fn next_frame(&mut self) {
-        self.index += 1;
-        self.position = Position::Start;
+/// The ahead decoder's thread: decodes the stream frames in order into pieces for the walk, and
+/// the claimed files' data frames it finds queued at each frame boundary (its decoder is free
+/// there); once the stream is done, it decodes data frames like the other decoding threads.
+pub(super) fn decode_ahead(ctx: &Frames<'_>, tx: AheadTx, shared: &Shared, durability: Durability) {
+    let mut decoder = match FrameDecoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.pieces.send(Piece::Failed(e));
+            return;
+        }
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let last = match stream_frames(ctx, &mut decoder, &tx, shared, durability, &mut buf) {
+        Ok(()) => Piece::End,
+        Err(e) => Piece::Failed(e),
+    };
+    // The walk may be gone (it failed, or it has what it needs): then nobody listens.
+    let _ = tx.pieces.send(last);
+    drop(tx);
+    while let Some(job) = ctx.queue.pop_wait() {
+        run_job(&mut decoder, ctx.package, &job, shared, durability, &mut buf);
     }
+}
 
-    /// Enters the current frame if at its start; `false` past the last frame.
-    fn enter(&mut self) -> io::Result<bool> {
-        let Some(frame) = self.frames.frames.get(self.index).copied() else { return Ok(false) };
-        if let Position::Start = self.position {
-            self.position = match frame.kind {
-                FrameKind::Stream => {
-                    self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?.begin()?;
-                    let start = self.frames.payload_start + frame.c_off;
-                    Position::Stream {
-                        input: SectionReader::new(self.frames.package, start..start + frame.c_len),
-                        u_left: frame.u_len,
+/// Decodes every stream frame into pieces; `Ok` also when the walk stopped listening.
+fn stream_frames(
+    ctx: &Frames<'_>,
+    decoder: &mut FrameDecoder,
+    tx: &AheadTx,
+    shared: &Shared,
+    durability: Durability,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    for (n, frame) in ctx.frames.iter().enumerate() {
+        if shared.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match frame.kind {
+            FrameKind::Data => {
+                if tx.pieces.send(Piece::Data(n)).is_err() {
+                    return Ok(());
+                }
+            }
+            FrameKind::Stream => {
+                decoder.begin()?;
+                let start = ctx.payload_start + frame.c_off;
+                let mut input = SectionReader::new(ctx.package, start..start + frame.c_len);
+                let mut left = frame.u_len;
+                while left > 0 {
+                    let mut piece = tx.spare.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
+                    let want = piece.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let mut filled = 0;
+                    while filled < want {
+                        let k = decoder.read(&mut input, &mut piece[filled..want])?;
+                        if k == 0 {
+                            return Err(mismatch("a frame decodes to fewer bytes than the frame table says"));
+                        }
+                        filled += k;
+                    }
+                    left -= filled as u64;
+                    if left == 0 {
+                        decoder.finish(&mut input)?;
+                    }
+                    if tx.pieces.send(Piece::Bytes(piece, filled)).is_err() {
+                        return Ok(());
                     }
                 }
-                FrameKind::Data if self.frames.claimed[self.index].get() => Position::Zeros(frame.u_len),
-                FrameKind::Data => {
+            }
+        }
+        while let Some(job) = ctx.queue.try_pop() {
+            run_job(decoder, ctx.package, &job, shared, durability, buf);
+        }
+    }
+    Ok(())
+}
+
+/// The uncompressed tar stream of a framed payload, as the walk reads it (see the module docs):
+/// the ahead decoder's pieces, and zeros for the claimed data frames, which their decoders
+/// write. Seeking forward over a claimed file's content costs nothing.
+pub(super) struct AheadStream<'a> {
+    frames: &'a Frames<'a>,
+    rx: Receiver<Piece>,
+    give_back: Sender<Vec<u8>>,
+    /// The piece being read, its read position and valid length.
+    piece: Vec<u8>,
+    at: usize,
+    len: usize,
+    /// Zeros left of a claimed data frame.
+    zeros: u64,
+    /// Bytes of the tar stream before the current position.
+    pos: u64,
+    ended: bool,
+}
+
+impl AheadStream<'_> {
+    /// Moves to the next piece; `false` at the end of the stream.
+    fn next_piece(&mut self) -> io::Result<bool> {
+        if self.ended {
+            return Ok(false);
+        }
+        if !self.piece.is_empty() {
+            let _ = self.give_back.send(std::mem::take(&mut self.piece));
+        }
+        self.at = 0;
+        self.len = 0;
+        match self.rx.recv() {
+            Ok(Piece::Bytes(piece, len)) => {
+                self.piece = piece;
+                self.len = len;
+            }
+            Ok(Piece::Data(n)) => {
+                let claimed = self.frames.claimed.get(n).is_some_and(|c| c.load(Ordering::Relaxed));
+                if !claimed {
                     return Err(mismatch("a data frame is not the content of one file of the archive"));
                 }
-            };
+                self.zeros = self.frames.frames[n].u_len;
+            }
+            Ok(Piece::End) => {
+                self.ended = true;
+                return Ok(false);
+            }
+            Ok(Piece::Failed(e)) => return Err(e),
+            Err(_) => return Err(io::Error::other("the payload's decoding thread stopped")),
         }
         Ok(true)
     }
 }
 
-impl Read for FramedStream<'_> {
+impl Read for AheadStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         loop {
-            if !self.enter()? {
-                return Ok(0);
+            if self.at < self.len {
+                let n = buf.len().min(self.len - self.at);
+                buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+                self.at += n;
+                self.pos += n as u64;
+                return Ok(n);
             }
-            match &mut self.position {
-                Position::Start => {}
-                Position::Zeros(0) => self.next_frame(),
-                Position::Zeros(left) => {
-                    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    buf[..n].fill(0);
-                    *left -= n as u64;
-                    self.pos += n as u64;
-                    return Ok(n);
-                }
-                Position::Stream { input, u_left } => {
-                    let want = buf.len().min(usize::try_from(*u_left).unwrap_or(usize::MAX));
-                    let mut decoder = self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?;
-                    let n = decoder.read(input, &mut buf[..want])?;
-                    if n == 0 {
-                        return Err(mismatch("a frame decodes to fewer bytes than the frame table says"));
-                    }
-                    *u_left -= n as u64;
-                    self.pos += n as u64;
-                    if *u_left == 0 {
-                        // Finish the frame now, so that the decoder is free for the data frames
-                        // a claim may queue next.
-                        decoder.finish(input)?;
-                        drop(decoder);
-                        self.next_frame();
-                    }
-                    return Ok(n);
-                }
+            if self.zeros > 0 {
+                let n = buf.len().min(usize::try_from(self.zeros).unwrap_or(usize::MAX));
+                buf[..n].fill(0);
+                self.zeros -= n as u64;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            if !self.next_piece()? {
+                return Ok(0);
             }
         }
     }
 }
 
-impl Seek for FramedStream<'_> {
+impl Seek for AheadStream<'_> {
     /// Forward only, relative (what the tar walk uses to skip content).
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let SeekFrom::Current(delta) = to else {
             return Err(io::Error::other("the payload stream seeks forward only"));
         };
         let mut left = u64::try_from(delta).map_err(|_| io::Error::other("the payload stream seeks forward only"))?;
-        let mut scratch = [0u8; 8192];
         while left > 0 {
-            if !self.enter()? {
+            let n = if self.at < self.len {
+                let n = left.min((self.len - self.at) as u64);
+                self.at += n as usize;
+                n
+            } else if self.zeros > 0 {
+                let n = left.min(self.zeros);
+                self.zeros -= n;
+                n
+            } else if self.next_piece()? {
+                continue;
+            } else {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
-            }
-            match &mut self.position {
-                Position::Zeros(0) => self.next_frame(),
-                Position::Zeros(zeros) => {
-                    let n = left.min(*zeros);
-                    *zeros -= n;
-                    left -= n;
-                    self.pos += n;
-                }
-                _ => {
-                    let want = scratch.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = self.read(&mut scratch[..want])?;
-                    if n == 0 {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
-                    }
-                    left -= n as u64;
-                }
-            }
+            };
+            left -= n;
+            self.pos += n;
         }
         Ok(self.pos)
     }

@@ -293,7 +293,7 @@ impl<'a> State<'a> {
         let full = self.dest.join(path);
         if size > DIRECT_WRITE_THRESHOLD
             && let Some(frames) = self.frames
-            && frames.write_file(self.shared, self.options.durability, &full, exec, pos, size, slot)?
+            && frames.write_file(&full, exec, pos, size, slot)?
         {
             return Ok(());
         }
