@@ -37,8 +37,14 @@ use std::ops::Range;
 use crate::codec::{Compression, ZSTD_WINDOW_LOG, ZSTD_WINDOW_LOG_MAX, window_log_for_level};
 use crate::section::read_exact_at;
 
-/// Files at least this large get data frames of their own.
-pub const FRAME_FILE_MIN: u64 = 8 * 1024 * 1024;
+/// Files at least this large get data frames of their own: at a cold start their content is
+/// decoded, hashed and written by a decoding thread instead of passing through the walk (the
+/// main tree's files of 2 to 8 MiB were a quarter of its bytes, all on the walk's thread).
+/// Each one costs a cut of the stream frame (the next one starts with no history), negligible
+/// at this size. It must stay above [`crate::unpack::DIRECT_WRITE_THRESHOLD`]: unpackers claim
+/// data frames only for larger files, older launchers included (8 MiB before).
+pub const FRAME_FILE_MIN: u64 = 2 * 1024 * 1024;
+const _: () = assert!(FRAME_FILE_MIN > crate::unpack::DIRECT_WRITE_THRESHOLD);
 /// Largest data frame (uncompressed).
 pub const FRAME_CHUNK: u64 = 32 * 1024 * 1024;
 /// Most frames a table may list (a table of at most ~2.2 MB).
