@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{LimitReader, StreamLimit};
 use super::parallel;
-use super::writer::{BATCH_BYTES, BATCH_FILES, FileJob, Job, Shared, create_file};
+use super::writer::{BATCH_BYTES, BATCH_FILES, FileJob, Job, Shared, create_file, write_job};
 use super::{DIRECT_WRITE_THRESHOLD, Durability, Refusal, UnpackError, UnpackOptions, UnpackSummary, refused};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
@@ -313,14 +313,19 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    /// Hands the batch of small files to the writers.
+    /// Hands the batch of small files to the writers, or, when they are
+    /// [`super::IN_FLIGHT_LIMIT`] behind, writes it here (waiting for them would leave this
+    /// thread idle, and the stream decoder behind it).
     fn send_batch(&mut self) {
         if self.batch.files.is_empty() {
             return;
         }
         let job = std::mem::take(&mut self.batch);
         let bytes = job.bytes;
-        self.shared.reserve(bytes);
+        if !self.shared.try_reserve(bytes) {
+            write_job(job, self.shared, self.options.durability);
+            return;
+        }
         if let Some(sender) = &self.sender
             && sender.send(job).is_err()
         {
