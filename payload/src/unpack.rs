@@ -56,10 +56,12 @@ use writer::{Job, Shared, writer_loop};
 
 /// Files larger than this are written by the decoding thread itself, streaming.
 pub const DIRECT_WRITE_THRESHOLD: u64 = 1024 * 1024;
-/// Most bytes of file content waiting for writer threads at any time: eight batches, enough to
-/// keep two writers busy (they, not the decoder, are the bottleneck), and the heap's high-water
-/// mark on a cold start (glibc keeps freed heap resident): 8 MiB cost 6 MiB of peak RSS.
-pub const IN_FLIGHT_LIMIT: u64 = 2 * 1024 * 1024;
+/// Most bytes of file content waiting for writer threads at any time: four batches, one being
+/// written and one queued per writer; beyond it the walk writes the batch itself instead of
+/// waiting. It is the heap's high-water mark on a cold start (glibc keeps freed heap resident):
+/// 8 MiB cost 6 MiB of peak RSS, and 2 MiB left too little room beside the ahead decoder's
+/// pieces under the 32 MB bound.
+pub const IN_FLIGHT_LIMIT: u64 = 1024 * 1024;
 
 /// How much durability to buy before returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -397,7 +397,7 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
 const PIECE: usize = 256 * 1024;
 /// Pieces queued for the walk at most: enough to ride over the walk's pauses (a directory
 /// created, a batch handed over), small beside a decoder's window.
-const AHEAD_PIECES: usize = 4;
+const AHEAD_PIECES: usize = 3;
 
 /// What the ahead decoder sends the walk, in stream order.
 pub(super) enum Piece {

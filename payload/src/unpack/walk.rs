@@ -342,8 +342,8 @@ impl<'a> State<'a> {
         slot: Option<usize>,
     ) -> Result<(), UnpackError> {
         let mut hasher = slot.map(|_| Sha256::new());
-        let file = create_file(&full, exec).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
-        let mut writer = io::BufWriter::with_capacity(256 * 1024, file);
+        // No `BufWriter`: the reads are up to 256 KiB already, and its buffer was heap high-water.
+        let mut file = create_file(&full, exec).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
         let mut reader = content.take(size);
         let mut buf = vec![0u8; 256 * 1024];
         let mut copied = 0u64;
@@ -354,7 +354,7 @@ impl<'a> State<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.stream_error(e)),
             };
-            writer.write_all(&buf[..n]).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
+            file.write_all(&buf[..n]).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
             if let Some(hasher) = &mut hasher {
                 hasher.update(&buf[..n]);
             }
@@ -367,8 +367,6 @@ impl<'a> State<'a> {
         if let (Some(slot), Some(hasher)) = (slot, hasher) {
             self.shared.digest(slot, hasher.finalize().into());
         }
-        let file =
-            writer.into_inner().map_err(|e| UnpackError::Write { path: full.clone(), source: e.into_error() })?;
         if self.options.durability == Durability::Durable && !cfg!(target_os = "linux") {
             file.sync_all().map_err(|source| UnpackError::Write { path: full, source })?;
         }
