@@ -11,11 +11,12 @@
 //! sequentially to the same tar bytes. A payload with no large file is a single frame with no
 //! table, byte-identical to the format before frames.
 //!
-//! The unpacker ([`crate::unpack::unpack_frames`]) decodes stream frames in order on its own
-//! thread and hands the data frames of each large file to decoding threads that write straight
-//! into the file at their offset; another thread hashes the whole payload in order, so the
-//! payload's SHA-256 (signed through the manifest) is checked exactly as for a single frame,
-//! before anything is published.
+//! The unpacker ([`crate::unpack::unpack_frames`]) decodes stream frames in order on a thread of
+//! their own, ahead of the tar walk, and hands the data frames of each large file to decoding
+//! threads that write straight into the file at their offset. Where the payload's SHA-256 is
+//! checked (format 1; format 2's recorded index covers the tree), another thread hashes the
+//! whole payload in order, so it is checked exactly as for a single frame, before anything is
+//! published.
 //!
 //! # What is refused
 //! The table is read before the payload is verified, so it is treated as hostile: [`parse_table`]

@@ -6,10 +6,12 @@
 //! the time goes into creating files in the kernel, not into decompression, so overlapping file
 //! creation with decoding (and with each other) is what beats `tar -I zstd -xf`. Files above
 //! [`DIRECT_WRITE_THRESHOLD`] are streamed by the calling thread, and the bytes held for writers
-//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload. A payload of
-//! several frames ([`unpack_frames`]) has its large files decoded in parallel instead, straight
-//! into the file (`parallel`). The code is split by job: the tar walk and its checks (`walk`),
-//! the writer pool (`writer`), the stream bounds (`limits`) and the framed decoders (`parallel`).
+//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload (past it the walk
+//! writes a batch itself rather than wait). A payload of several frames ([`unpack_frames`]) is
+//! decoded by a thread of its own ahead of the walk, which then only parses, checks, creates
+//! directories and hands out files, and its large files are decoded in parallel, straight into
+//! the file (`parallel`). The code is split by job: the tar walk and its checks (`walk`), the
+//! writer pool (`writer`), the stream bounds (`limits`) and the framed decoders (`parallel`).
 //!
 //! [`unpack_indexed`] and [`unpack_frames`] also record the [index](crate::index) of what they
 //! write, each file's SHA-256 computed by the thread that writes it, so that a package need not

@@ -1,21 +1,32 @@
 //! Unpacking a payload of several frames ([`crate::frames`]): large files decoded in parallel.
 //!
 //! # Implementation
-//! The calling thread serves the tar walk of [`super::unpack`] from [`FramedStream`]: stream
-//! frames are decoded in order (each read from its own range of the package file); a data frame
-//! is not read at all, and stands in the tar stream as a run of zeros that the walk seeks over.
+//! The *ahead decoder* ([`decode_ahead`], a thread of its own) decodes the stream frames in
+//! order (each read from its own range of the package file) into pieces of [`PIECE`] bytes that
+//! it hands the walk through a channel of [`AHEAD_PIECES`]; the walk reads them as its tar stream
+//! ([`AheadStream`]). So decompression, a third of a cold start's CPU time, no longer runs on the
+//! walk's thread, which before was the critical path (it decoded, parsed, created directories
+//! and fed the writers, and they waited for it). A data frame is not read at all: it stands in
+//! the tar stream as a run of zeros that the walk seeks over.
+//!
 //! When the walk reaches a regular file whose content is exactly a run of data frames starting
 //! at its data offset, it *claims* them, creates the file at its final size and queues one job
-//! per frame; decoding threads and the calling thread itself (whose decoder, the one stream
-//! frames use, is idle at that moment) take jobs from the queue, decode each frame with a
-//! streaming decoder and write it at its offset in the file. So two decoders exist on two cores
-//! whatever the number of frames, and memory stays bounded by their windows.
+//! per frame; decoding threads take jobs from the queue, decode each frame with a streaming
+//! decoder and write it at its offset in the file. The ahead decoder takes queued jobs too, at
+//! each frame boundary (its decoder is free there) and once the stream is done. So two decoders
+//! exist on two cores whatever the number of frames, and memory stays bounded by their windows
+//! and the pieces in flight.
 //!
 //! Every check of the sequential path still applies (the tar walk is the same code), and: a data
-//! frame that the walk reaches unclaimed is refused (a table that does not match the archive);
-//! every frame must decode to exactly its table length and end exactly at its compressed end.
-//! The caller hashes the whole payload in order on a thread of its own and compares the digest
-//! before anything is published ([`crate::package::Package::unpack_to`]).
+//! frame that the walk reaches unclaimed is refused (a table that does not match the archive,
+//! checked when the walk reaches it, after it had the chance to claim it); every frame must
+//! decode to exactly its table length and end exactly at its compressed end. A decoding error
+//! reaches the walk as a read error of its stream, in stream order.
+//!
+//! # Alternatives
+//! Cutting stream frames every few MiB would let several threads decode the stream itself, at
+//! the cost of compression history at every cut and a frame's worth of buffer per decoder; one
+//! ahead decoder already takes decompression off the critical path on two cores.
 //!
 //! A recorded index needs each large file's SHA-256, which is sequential while its frames are
 //! decoded in any order: the decoder of the frame that is next in its file's digest hashes it as
