@@ -2,9 +2,8 @@
 //!
 //! # Implementation
 //! The *ahead decoder* ([`decode_ahead`], a thread of its own) decodes the stream frames in
-//! order (each read from its own range of the package file) into pieces of [`PIECE`] bytes that
-//! it hands the walk through a channel of [`AHEAD_PIECES`]; the walk reads them as its tar stream
-//! ([`AheadStream`]). So decompression, a third of a cold start's CPU time, no longer runs on the
+//! order (each read from its own range of the package file) into the pieces of the walk's stream
+//! ([`super::ahead`]). So decompression, a third of a cold start's CPU time, no longer runs on the
 //! walk's thread, which before was the critical path (it decoded, parsed, created directories
 //! and fed the writers, and they waited for it). A data frame is not read at all: it stands in
 //! the tar stream as a run of zeros that the walk seeks over.
@@ -39,14 +38,14 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::ahead::{AheadTx, Piece};
 use super::writer::Shared;
 use super::{Durability, UnpackError};
 use crate::frames::{Frame, FrameDecoder, FrameKind, mismatch};
@@ -404,39 +403,6 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Decoded stream bytes handed from the ahead decoder to the walk at a time.
-const PIECE: usize = 256 * 1024;
-/// Pieces queued for the walk at most: enough to ride over the walk's pauses (a directory
-/// created, a batch handed over), small beside a decoder's window.
-const AHEAD_PIECES: usize = 3;
-
-/// What the ahead decoder sends the walk, in stream order.
-pub(super) enum Piece {
-    /// Decoded tar-stream bytes: the buffer and how many of its bytes are valid.
-    Bytes(Vec<u8>, usize),
-    /// Data frame `n` of the table comes next: zeros in the tar stream if the walk claimed it.
-    Data(usize),
-    /// Every frame was decoded to exactly its length.
-    End,
-    /// Decoding failed.
-    Failed(io::Error),
-}
-
-/// The ahead decoder's ends of its channels to the walk.
-pub(super) struct AheadTx {
-    pieces: SyncSender<Piece>,
-    spare: Receiver<Vec<u8>>,
-}
-
-/// A stream that the walk reads and its ahead decoder (started with the other end) fills.
-pub(super) fn ahead_channel<'a>(frames: &'a Frames<'a>) -> (AheadTx, AheadStream<'a>) {
-    let (pieces, rx) = sync_channel(AHEAD_PIECES);
-    let (give_back, spare) = channel();
-    let stream =
-        AheadStream { frames, rx, give_back, piece: Vec::new(), at: 0, len: 0, zeros: 0, pos: 0, ended: false };
-    (AheadTx { pieces, spare }, stream)
-}
-
 /// The ahead decoder's thread: decodes the stream frames in order into pieces for the walk, and
 /// the claimed files' data frames it finds queued at each frame boundary (its decoder is free
 /// there); once the stream is done, it decodes data frames like the other decoding threads.
@@ -444,7 +410,7 @@ pub(super) fn decode_ahead(ctx: &Frames<'_>, tx: AheadTx, shared: &Shared, durab
     let mut decoder = match FrameDecoder::new() {
         Ok(d) => d,
         Err(e) => {
-            let _ = tx.pieces.send(Piece::Failed(e));
+            let _ = tx.send(Piece::Failed(e));
             return;
         }
     };
@@ -454,7 +420,7 @@ pub(super) fn decode_ahead(ctx: &Frames<'_>, tx: AheadTx, shared: &Shared, durab
         Err(e) => Piece::Failed(e),
     };
     // The walk may be gone (it failed, or it has what it needs): then nobody listens.
-    let _ = tx.pieces.send(last);
+    let _ = tx.send(last);
     drop(tx);
     while let Some(job) = ctx.queue.pop_wait() {
         run_job(&mut decoder, ctx.package, &job, shared, durability, &mut buf);
@@ -472,11 +438,11 @@ fn stream_frames(
 ) -> io::Result<()> {
     for (n, frame) in ctx.frames.iter().enumerate() {
         if shared.failed.load(Ordering::Relaxed) {
-            return Ok(());
+            return Err(io::Error::other("stopped: another thread failed"));
         }
         match frame.kind {
             FrameKind::Data => {
-                if tx.pieces.send(Piece::Data(n)).is_err() {
+                if tx.send(Piece::Data(n)).is_err() {
                     return Ok(());
                 }
             }
@@ -486,7 +452,7 @@ fn stream_frames(
                 let mut input = SectionReader::new(ctx.package, start..start + frame.c_len);
                 let mut left = frame.u_len;
                 while left > 0 {
-                    let mut piece = tx.spare.try_recv().unwrap_or_else(|_| vec![0u8; PIECE]);
+                    let mut piece = tx.spare();
                     let want = piece.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     let mut filled = 0;
                     while filled < want {
@@ -500,7 +466,7 @@ fn stream_frames(
                     if left == 0 {
                         decoder.finish(&mut input)?;
                     }
-                    if tx.pieces.send(Piece::Bytes(piece, filled)).is_err() {
+                    if tx.send(Piece::Bytes(piece, filled)).is_err() {
                         return Ok(());
                     }
                 }
@@ -511,111 +477,4 @@ fn stream_frames(
         }
     }
     Ok(())
-}
-
-/// The uncompressed tar stream of a framed payload, as the walk reads it (see the module docs):
-/// the ahead decoder's pieces, and zeros for the claimed data frames, which their decoders
-/// write. Seeking forward over a claimed file's content costs nothing.
-pub(super) struct AheadStream<'a> {
-    frames: &'a Frames<'a>,
-    rx: Receiver<Piece>,
-    give_back: Sender<Vec<u8>>,
-    /// The piece being read, its read position and valid length.
-    piece: Vec<u8>,
-    at: usize,
-    len: usize,
-    /// Zeros left of a claimed data frame.
-    zeros: u64,
-    /// Bytes of the tar stream before the current position.
-    pos: u64,
-    ended: bool,
-}
-
-impl AheadStream<'_> {
-    /// Moves to the next piece; `false` at the end of the stream.
-    fn next_piece(&mut self) -> io::Result<bool> {
-        if self.ended {
-            return Ok(false);
-        }
-        if !self.piece.is_empty() {
-            let _ = self.give_back.send(std::mem::take(&mut self.piece));
-        }
-        self.at = 0;
-        self.len = 0;
-        match self.rx.recv() {
-            Ok(Piece::Bytes(piece, len)) => {
-                self.piece = piece;
-                self.len = len;
-            }
-            Ok(Piece::Data(n)) => {
-                let claimed = self.frames.claimed.get(n).is_some_and(|c| c.load(Ordering::Relaxed));
-                if !claimed {
-                    return Err(mismatch("a data frame is not the content of one file of the archive"));
-                }
-                self.zeros = self.frames.frames[n].u_len;
-            }
-            Ok(Piece::End) => {
-                self.ended = true;
-                return Ok(false);
-            }
-            Ok(Piece::Failed(e)) => return Err(e),
-            Err(_) => return Err(io::Error::other("the payload's decoding thread stopped")),
-        }
-        Ok(true)
-    }
-}
-
-impl Read for AheadStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            if self.at < self.len {
-                let n = buf.len().min(self.len - self.at);
-                buf[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
-                self.at += n;
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            if self.zeros > 0 {
-                let n = buf.len().min(usize::try_from(self.zeros).unwrap_or(usize::MAX));
-                buf[..n].fill(0);
-                self.zeros -= n as u64;
-                self.pos += n as u64;
-                return Ok(n);
-            }
-            if !self.next_piece()? {
-                return Ok(0);
-            }
-        }
-    }
-}
-
-impl Seek for AheadStream<'_> {
-    /// Forward only, relative (what the tar walk uses to skip content).
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Current(delta) = to else {
-            return Err(io::Error::other("the payload stream seeks forward only"));
-        };
-        let mut left = u64::try_from(delta).map_err(|_| io::Error::other("the payload stream seeks forward only"))?;
-        while left > 0 {
-            let n = if self.at < self.len {
-                let n = left.min((self.len - self.at) as u64);
-                self.at += n as usize;
-                n
-            } else if self.zeros > 0 {
-                let n = left.min(self.zeros);
-                self.zeros -= n;
-                n
-            } else if self.next_piece()? {
-                continue;
-            } else {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
-            };
-            left -= n;
-            self.pos += n;
-        }
-        Ok(self.pos)
-    }
 }
