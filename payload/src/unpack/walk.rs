@@ -169,18 +169,18 @@ impl<'a> State<'a> {
         if kind == tar::EntryType::XGlobalHeader {
             return Ok(());
         }
-        let raw = entry.path_bytes().into_owned();
-        let display = String::from_utf8_lossy(&raw).into_owned();
-        let normal = match paths::normalize(&raw) {
+        // The path is copied once, normalised (this runs for every entry of the archive).
+        let normal = match paths::normalize(&entry.path_bytes()) {
             Ok(normal) => normal,
             // `./`, which `tar -cf x.tar -C dir .` writes first, is the destination itself.
             Err(PathError::Empty) if kind == tar::EntryType::Directory => return Ok(()),
-            Err(e) => return Err(refused(&display, e)),
+            Err(e) => return Err(refused(String::from_utf8_lossy(&entry.path_bytes()).into_owned(), e)),
         };
-        let Some(path) = paths::strip_components(&normal, self.options.strip_components) else {
-            return Ok(());
+        let path = match paths::strip_components(&normal, self.options.strip_components).map(str::len) {
+            None => return Ok(()),
+            Some(len) if len == normal.len() => normal,
+            Some(len) => normal[normal.len() - len..].to_owned(),
         };
-        let path = path.to_owned();
         if paths::is_reserved(&path) {
             return Err(refused(path, PathError::Reserved));
         }
