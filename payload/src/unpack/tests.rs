@@ -346,3 +346,23 @@ fn a_damaged_stream_frame_is_corrupt() {
     let err = unpack_framed_within(&file, frames, scratch.path()).expect_err("corrupt");
     assert!(matches!(err, UnpackError::Corrupt(_)), "{err}");
 }
+
+#[test]
+fn a_writer_failure_is_reported_as_the_write() {
+    // The first file cannot be created (it exists): its writer fails while the stream is read
+    // ahead, and the walk and the producer stop on it. The error reported must be the write, not
+    // a damaged stream (the launcher tells a full disk by it). Whether the producer or the walk
+    // notices first is a race that this does not force.
+    for round in 0..5 {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let dest = scratch.path().join("out");
+        fs::create_dir(&dest).expect("mkdir");
+        fs::write(dest.join("taken.txt"), b"already here").expect("write");
+        let mut tar = RawTar::new().file("taken.txt", b"x");
+        for i in 0..2000 {
+            tar = tar.file(&format!("f{i}.txt"), &vec![b'q'; 4096]);
+        }
+        let err = unpack(Cursor::new(tar.finish()), &dest, &UnpackOptions::default()).expect_err("fails");
+        assert!(matches!(&err, UnpackError::Write { path, .. } if path.ends_with("taken.txt")), "round {round}: {err}");
+    }
+}
