@@ -11,11 +11,12 @@
 //! sequentially to the same tar bytes. A payload with no large file is a single frame with no
 //! table, byte-identical to the format before frames.
 //!
-//! The unpacker ([`crate::unpack::unpack_frames`]) decodes stream frames in order on its own
-//! thread and hands the data frames of each large file to decoding threads that write straight
-//! into the file at their offset; another thread hashes the whole payload in order, so the
-//! payload's SHA-256 (signed through the manifest) is checked exactly as for a single frame,
-//! before anything is published.
+//! The unpacker ([`crate::unpack::unpack_frames`]) decodes stream frames in order on a thread of
+//! their own, ahead of the tar walk, and hands the data frames of each large file to decoding
+//! threads that write straight into the file at their offset. Where the payload's SHA-256 is
+//! checked (format 1; format 2's recorded index covers the tree), another thread hashes the
+//! whole payload in order, so it is checked exactly as for a single frame, before anything is
+//! published.
 //!
 //! # What is refused
 //! The table is read before the payload is verified, so it is treated as hostile: [`parse_table`]
@@ -37,8 +38,14 @@ use std::ops::Range;
 use crate::codec::{Compression, ZSTD_WINDOW_LOG, ZSTD_WINDOW_LOG_MAX, window_log_for_level};
 use crate::section::read_exact_at;
 
-/// Files at least this large get data frames of their own.
-pub const FRAME_FILE_MIN: u64 = 8 * 1024 * 1024;
+/// Files at least this large get data frames of their own: at a cold start their content is
+/// decoded, hashed and written by a decoding thread instead of passing through the walk (the
+/// main tree's files of 2 to 8 MiB were a quarter of its bytes, all on the walk's thread).
+/// Each one costs a cut of the stream frame (the next one starts with no history), negligible
+/// at this size. It must stay above [`crate::unpack::DIRECT_WRITE_THRESHOLD`]: unpackers claim
+/// data frames only for larger files, older launchers included (8 MiB before).
+pub const FRAME_FILE_MIN: u64 = 2 * 1024 * 1024;
+const _: () = assert!(FRAME_FILE_MIN > crate::unpack::DIRECT_WRITE_THRESHOLD);
 /// Largest data frame (uncompressed).
 pub const FRAME_CHUNK: u64 = 32 * 1024 * 1024;
 /// Most frames a table may list (a table of at most ~2.2 MB).

@@ -1,15 +1,17 @@
 //! Safe, parallel unpacking of a tar stream into a fresh directory.
 //!
 //! # Implementation
-//! The calling thread decodes the stream and walks its entries, validating each one before it
-//! touches the file system; small files are handed to a pool of writer threads, because on ext4
-//! the time goes into creating files in the kernel, not into decompression, so overlapping file
-//! creation with decoding (and with each other) is what beats `tar -I zstd -xf`. Files above
-//! [`DIRECT_WRITE_THRESHOLD`] are streamed by the calling thread, and the bytes held for writers
-//! are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow with the payload. A payload of
+//! A thread of its own decodes the stream ahead (`ahead`); the calling thread walks its entries,
+//! validating each one before it touches the file system, creates the directories and hands the
+//! small files to a pool of writer threads, because on ext4 the time goes into creating files in
+//! the kernel, so overlapping file creation with decoding (and with each other) is what beats
+//! `tar -I zstd -xf`. Files above [`DIRECT_WRITE_THRESHOLD`] are streamed by the calling thread,
+//! and the bytes held for writers are capped at [`IN_FLIGHT_LIMIT`], so memory does not grow
+//! with the payload (past it the walk writes a batch itself rather than wait). A payload of
 //! several frames ([`unpack_frames`]) has its large files decoded in parallel instead, straight
 //! into the file (`parallel`). The code is split by job: the tar walk and its checks (`walk`),
-//! the writer pool (`writer`), the stream bounds (`limits`) and the framed decoders (`parallel`).
+//! the stream decoded ahead (`ahead`), the writer pool (`writer`), the stream bounds (`limits`)
+//! and the framed decoders (`parallel`).
 //!
 //! [`unpack_indexed`] and [`unpack_frames`] also record the [index](crate::index) of what they
 //! write, each file's SHA-256 computed by the thread that writes it, so that a package need not
@@ -34,7 +36,7 @@
 //! temporary sibling inside a 0700 cache).
 
 use std::fs::File;
-use std::io::{self, Read, Seek};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
@@ -44,22 +46,25 @@ use crate::index::Index;
 use crate::links::LinkError;
 use crate::paths::PathError;
 
+mod ahead;
 mod limits;
 mod parallel;
 mod walk;
 mod writer;
 
-use limits::{LimitReader, Skipping};
+use limits::LimitReader;
 pub(crate) use limits::{PER_ENTRY_OVERHEAD, stream_limit};
 use walk::State;
 use writer::{Job, Shared, writer_loop};
 
 /// Files larger than this are written by the decoding thread itself, streaming.
 pub const DIRECT_WRITE_THRESHOLD: u64 = 1024 * 1024;
-/// Most bytes of file content waiting for writer threads at any time: eight batches, enough to
-/// keep two writers busy (they, not the decoder, are the bottleneck), and the heap's high-water
-/// mark on a cold start (glibc keeps freed heap resident): 8 MiB cost 6 MiB of peak RSS.
-pub const IN_FLIGHT_LIMIT: u64 = 2 * 1024 * 1024;
+/// Most bytes of file content waiting for writer threads at any time: four batches, one being
+/// written and one queued per writer; beyond it the walk writes the batch itself instead of
+/// waiting. It is the heap's high-water mark on a cold start (glibc keeps freed heap resident):
+/// 8 MiB cost 6 MiB of peak RSS, and 2 MiB left too little room beside the ahead decoder's
+/// pieces under the 32 MB bound.
+pub const IN_FLIGHT_LIMIT: u64 = 1024 * 1024;
 
 /// How much durability to buy before returning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -210,19 +215,19 @@ fn refused(path: impl Into<String>, reason: impl Into<Refusal>) -> UnpackError {
 ///
 /// On error, `dest` holds a partial tree: callers unpack into a temporary directory and remove
 /// it on failure (the launcher and packer both do).
-pub fn unpack(input: impl Read, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, UnpackError> {
-    unpack_with(Skipping { inner: input, pos: 0 }, dest, options, None, false).map(|(summary, _)| summary)
+pub fn unpack(input: impl Read + Send, dest: &Path, options: &UnpackOptions<'_>) -> Result<UnpackSummary, UnpackError> {
+    unpack_with(Source::Sequential(input), dest, options, false).map(|(summary, _)| summary)
 }
 
 /// As [`unpack`], and records the [index](crate::index) of what was written, in archive order:
 /// the index the packer made of the same tree, if the stream is a sea payload. Hard links are
 /// refused ([`Refusal::HardLinkInPayload`]).
 pub fn unpack_indexed(
-    input: impl Read,
+    input: impl Read + Send,
     dest: &Path,
     options: &UnpackOptions<'_>,
 ) -> Result<(UnpackSummary, Index), UnpackError> {
-    unpack_with(Skipping { inner: input, pos: 0 }, dest, options, None, true)
+    unpack_with(Source::Sequential(input), dest, options, true)
 }
 
 /// Unpacks a payload of several frames ([`crate::frames`]), decoding large files in parallel,
@@ -238,21 +243,24 @@ pub fn unpack_frames(
     dest: &Path,
     options: &UnpackOptions<'_>,
 ) -> Result<(UnpackSummary, Index), UnpackError> {
-    let ctx = parallel::Frames::new(frames, package, payload_start).map_err(UnpackError::Corrupt)?;
-    let stream = parallel::FramedStream::new(&ctx);
-    unpack_with(stream, dest, options, Some(&ctx), true)
+    let ctx = parallel::Frames::new(frames, package, payload_start);
+    unpack_with::<io::Empty>(Source::Framed(&ctx), dest, options, true)
 }
 
-fn unpack_with<R: Read + Seek>(
-    input: R,
+/// Where the tar stream comes from.
+enum Source<'a, R> {
+    /// A decoder, read ahead of the walk by a thread of its own.
+    Sequential(R),
+    /// The frames of a payload, decoded ahead of the walk, large files in parallel.
+    Framed(&'a parallel::Frames<'a>),
+}
+
+fn unpack_with<R: Read + Send>(
+    source: Source<'_, R>,
     dest: &Path,
     options: &UnpackOptions<'_>,
-    frames: Option<&parallel::Frames<'_>>,
     record: bool,
 ) -> Result<(UnpackSummary, Index), UnpackError> {
-    let limited = LimitReader { inner: input, left: stream_limit(options), limit: options.max_bytes };
-    let mut archive = tar::Archive::new(limited);
-    archive.set_ignore_zeros(false);
     let shared = Shared::new();
     let (sender, receiver) = sync_channel::<Job>(16);
     let receiver = Mutex::new(receiver);
@@ -261,29 +269,49 @@ fn unpack_with<R: Read + Seek>(
         for _ in 0..writers {
             scope.spawn(|| writer_loop(&receiver, &shared, options.durability));
         }
-        if let Some(ctx) = frames {
-            let (queue, package, shared) = (&ctx.queue, ctx.package, &shared);
-            for _ in 0..ctx.decoders() {
-                scope.spawn(move || parallel::decode_loop(queue, package, shared, options.durability));
+        let shared = &shared;
+        let (ctx, stream) = match source {
+            Source::Sequential(input) => {
+                let (tx, stream) = ahead::ahead_channel(None);
+                scope.spawn(move || ahead::read_ahead(input, tx, shared));
+                (None, stream)
             }
-        }
-        let mut state = State::new(dest, options, &shared, sender, frames, record);
-        let walked = state.walk(&mut archive);
+            Source::Framed(ctx) => {
+                let (tx, stream) = ahead::ahead_channel(Some(ctx));
+                let (queue, package) = (&ctx.queue, ctx.package);
+                for _ in 0..ctx.decoders() {
+                    scope.spawn(move || parallel::decode_loop(queue, package, shared, options.durability));
+                }
+                scope.spawn(move || parallel::decode_ahead(ctx, tx, shared, options.durability));
+                (Some(ctx), stream)
+            }
+        };
+        let limited = LimitReader { inner: stream, left: stream_limit(options), limit: options.max_bytes };
+        let mut archive = tar::Archive::new(limited);
+        archive.set_ignore_zeros(false);
+        let mut state = State::new(dest, options, shared, sender, ctx, record);
+        // The rest of the stream (padding after tar's end blocks) is read too, so that every
+        // frame is decoded and checked; not after a writer failed (that error is reported).
+        let walked = state.walk(&mut archive).and_then(|()| {
+            if shared.failed.load(Ordering::SeqCst) { Ok(()) } else { drain(&mut archive.into_inner()) }
+        });
         if walked.is_err() {
             shared.failed.store(true, Ordering::SeqCst);
         }
         let deferred = state.finish_files();
-        if let Some(ctx) = frames {
+        // The walk's stream is gone (`archive` is consumed or dropped), so the ahead decoder
+        // cannot block on it; closing the queue ends the decoding threads.
+        if let Some(ctx) = ctx {
             ctx.queue.close();
         }
         walked.map(|()| deferred)
     });
-    let (deferred, entries) = result?;
+    // A thread's failure first: the stream producers stop on it, which the walk may then have
+    // seen as a damaged stream.
     if let Some(err) = shared.take_error() {
         return Err(err);
     }
-    let mut archive_reader = archive.into_inner();
-    drain(&mut archive_reader)?;
+    let (deferred, entries) = result?;
     let index = walk::complete_index(entries, shared.take_digests())?;
     let summary = deferred.create_links(dest)?;
     if options.durability == Durability::Durable {

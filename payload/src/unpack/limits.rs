@@ -1,11 +1,10 @@
-//! Bounds on the decompressed stream, and the forward-only seeking the tar walk needs.
+//! Bounds on the decompressed stream.
 //!
 //! # Implementation
 //! [`LimitReader`] counts every byte of the decompressed stream, tar's own headers and padding
 //! included, against a budget derived from the caller's limits ([`stream_limit`]); past it a read
 //! fails with [`StreamLimit`], which the walk reports as [`super::UnpackError::TooLarge`]. Seeks
-//! (skipping content the walk does not read) are counted too. [`Skipping`] gives a sequential
-//! input the `Seek` the walk uses, by reading forward.
+//! (skipping content the walk does not read) are counted too.
 //!
 //! # Alternatives
 //! Counting file bytes only (the declared sizes) would let PAX records and long-name entries
@@ -73,33 +72,5 @@ impl<R: Read + Seek> Seek for LimitReader<R> {
             self.left -= delta;
         }
         self.inner.seek(to)
-    }
-}
-
-/// A stream that "seeks" forward by reading (the plain, sequential input).
-pub(super) struct Skipping<R> {
-    pub(super) inner: R,
-    pub(super) pos: u64,
-}
-
-impl<R: Read> Read for Skipping<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Seek for Skipping<R> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Current(delta) = to else {
-            return Err(io::Error::other("the archive stream seeks forward only"));
-        };
-        let delta = u64::try_from(delta).map_err(|_| io::Error::other("the archive stream seeks forward only"))?;
-        let copied = io::copy(&mut self.by_ref().take(delta), &mut io::sink())?;
-        if copied != delta {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected EOF during skip"));
-        }
-        Ok(self.pos)
     }
 }

@@ -1,21 +1,31 @@
 //! Unpacking a payload of several frames ([`crate::frames`]): large files decoded in parallel.
 //!
 //! # Implementation
-//! The calling thread serves the tar walk of [`super::unpack`] from [`FramedStream`]: stream
-//! frames are decoded in order (each read from its own range of the package file); a data frame
-//! is not read at all, and stands in the tar stream as a run of zeros that the walk seeks over.
+//! The *ahead decoder* ([`decode_ahead`], a thread of its own) decodes the stream frames in
+//! order (each read from its own range of the package file) into the pieces of the walk's stream
+//! ([`super::ahead`]). So decompression, a third of a cold start's CPU time, no longer runs on the
+//! walk's thread, which before was the critical path (it decoded, parsed, created directories
+//! and fed the writers, and they waited for it). A data frame is not read at all: it stands in
+//! the tar stream as a run of zeros that the walk seeks over.
+//!
 //! When the walk reaches a regular file whose content is exactly a run of data frames starting
 //! at its data offset, it *claims* them, creates the file at its final size and queues one job
-//! per frame; decoding threads and the calling thread itself (whose decoder, the one stream
-//! frames use, is idle at that moment) take jobs from the queue, decode each frame with a
-//! streaming decoder and write it at its offset in the file. So two decoders exist on two cores
-//! whatever the number of frames, and memory stays bounded by their windows.
+//! per frame; decoding threads take jobs from the queue, decode each frame with a streaming
+//! decoder and write it at its offset in the file. The ahead decoder takes queued jobs too, at
+//! each frame boundary (its decoder is free there) and once the stream is done. So two decoders
+//! exist on two cores whatever the number of frames, and memory stays bounded by their windows
+//! and the pieces in flight.
 //!
 //! Every check of the sequential path still applies (the tar walk is the same code), and: a data
-//! frame that the walk reaches unclaimed is refused (a table that does not match the archive);
-//! every frame must decode to exactly its table length and end exactly at its compressed end.
-//! The caller hashes the whole payload in order on a thread of its own and compares the digest
-//! before anything is published ([`crate::package::Package::unpack_to`]).
+//! frame that the walk reaches unclaimed is refused (a table that does not match the archive,
+//! checked when the walk reaches it, after it had the chance to claim it); every frame must
+//! decode to exactly its table length and end exactly at its compressed end. A decoding error
+//! reaches the walk as a read error of its stream, in stream order.
+//!
+//! # Alternatives
+//! Cutting stream frames every few MiB would let several threads decode the stream itself, at
+//! the cost of compression history at every cut and a frame's worth of buffer per decoder; one
+//! ahead decoder already takes decompression off the critical path on two cores.
 //!
 //! A recorded index needs each large file's SHA-256, which is sequential while its frames are
 //! decoded in any order: the decoder of the frame that is next in its file's digest hashes it as
@@ -26,16 +36,16 @@
 //! On ext4 two writers of one file take turns on its inode lock, so the copy into the page cache
 //! of one large file is not parallel; decoding is.
 
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::ahead::{AheadTx, Piece};
 use super::writer::Shared;
 use super::{Durability, UnpackError};
 use crate::frames::{Frame, FrameDecoder, FrameKind, mismatch};
@@ -175,26 +185,26 @@ impl JobQueue {
 /// What the walk needs to claim frames (calling thread only).
 pub(super) struct Frames<'a> {
     pub(super) frames: &'a [Frame],
-    pub(super) claimed: Vec<Cell<bool>>,
-    pub(super) decoder: RefCell<FrameDecoder>,
+    /// Set by the walk (the only writer) when it claims a data frame; read by the walk's
+    /// stream, so relaxed ordering suffices.
+    pub(super) claimed: Vec<AtomicBool>,
     pub(super) queue: JobQueue,
     pub(super) package: &'a File,
     pub(super) payload_start: u64,
 }
 
 impl<'a> Frames<'a> {
-    pub(super) fn new(frames: &'a [Frame], package: &'a File, payload_start: u64) -> io::Result<Self> {
-        Ok(Self {
+    pub(super) fn new(frames: &'a [Frame], package: &'a File, payload_start: u64) -> Self {
+        Self {
             frames,
-            claimed: frames.iter().map(|_| Cell::new(false)).collect(),
-            decoder: RefCell::new(FrameDecoder::new()?),
+            claimed: frames.iter().map(|_| AtomicBool::new(false)).collect(),
             queue: JobQueue::default(),
             package,
             payload_start,
-        })
+        }
     }
 
-    /// Decoding threads to start besides the calling thread.
+    /// Decoding threads of data frames to start besides the ahead decoder.
     pub(super) fn decoders(&self) -> usize {
         if self.frames.iter().any(|f| f.kind == FrameKind::Data) {
             std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 3))
@@ -210,7 +220,7 @@ impl<'a> Frames<'a> {
         let mut last = first;
         loop {
             let f = self.frames.get(last)?;
-            if f.kind != FrameKind::Data || f.u_off >= end || self.claimed[last].get() {
+            if f.kind != FrameKind::Data || f.u_off >= end || self.claimed[last].load(Ordering::Relaxed) {
                 return None;
             }
             last += 1;
@@ -224,18 +234,15 @@ impl<'a> Frames<'a> {
             return None;
         }
         for c in &self.claimed[first..last] {
-            c.set(true);
+            c.store(true, Ordering::Relaxed);
         }
         Some(first..last)
     }
 
     /// If the file's content is a run of data frames, creates the file, decodes them (with the
     /// decoding threads) and returns `true`. With a `slot`, its digest is recorded there.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn write_file(
         &self,
-        shared: &Shared,
-        durability: Durability,
         full: &std::path::Path,
         exec: bool,
         pos: u64,
@@ -275,13 +282,6 @@ impl<'a> Frames<'a> {
             })
             .collect();
         self.queue.push_all(jobs);
-        // Help: the stream decoder is idle until the walk goes on.
-        if let Ok(mut decoder) = self.decoder.try_borrow_mut() {
-            let mut buf = vec![0u8; CHUNK];
-            while let Some(job) = self.queue.try_pop() {
-                run_job(&mut decoder, self.package, &job, shared, durability, &mut buf);
-            }
-        }
         Ok(true)
     }
 }
@@ -403,131 +403,78 @@ fn write_at(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Where the walk is in the current frame.
-enum Position<'a> {
-    /// Before the frame's first byte.
-    Start,
-    /// Inside a stream frame: its compressed bytes, and the uncompressed bytes left.
-    Stream { input: SectionReader<'a>, u_left: u64 },
-    /// Inside a claimed data frame, which its decoder writes: zeros left in the tar stream.
-    Zeros(u64),
-}
-
-/// The uncompressed tar stream of a framed payload, as the walk reads it (see the module docs).
-/// Seeking forward over a claimed file's content costs nothing.
-pub(super) struct FramedStream<'a> {
-    frames: &'a Frames<'a>,
-    index: usize,
-    position: Position<'a>,
-    /// Bytes of the tar stream before the current position.
-    pos: u64,
-}
-
-impl<'a> FramedStream<'a> {
-    pub(super) fn new(frames: &'a Frames<'a>) -> Self {
-        Self { frames, index: 0, position: Position::Start, pos: 0 }
-    }
-
-    fn next_frame(&mut self) {
-        self.index += 1;
-        self.position = Position::Start;
-    }
-
-    /// Enters the current frame if at its start; `false` past the last frame.
-    fn enter(&mut self) -> io::Result<bool> {
-        let Some(frame) = self.frames.frames.get(self.index).copied() else { return Ok(false) };
-        if let Position::Start = self.position {
-            self.position = match frame.kind {
-                FrameKind::Stream => {
-                    self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?.begin()?;
-                    let start = self.frames.payload_start + frame.c_off;
-                    Position::Stream {
-                        input: SectionReader::new(self.frames.package, start..start + frame.c_len),
-                        u_left: frame.u_len,
-                    }
-                }
-                FrameKind::Data if self.frames.claimed[self.index].get() => Position::Zeros(frame.u_len),
-                FrameKind::Data => {
-                    return Err(mismatch("a data frame is not the content of one file of the archive"));
-                }
-            };
+/// The ahead decoder's thread: decodes the stream frames in order into pieces for the walk, and
+/// the claimed files' data frames it finds queued at each frame boundary (its decoder is free
+/// there); once the stream is done, it decodes data frames like the other decoding threads.
+pub(super) fn decode_ahead(ctx: &Frames<'_>, tx: AheadTx, shared: &Shared, durability: Durability) {
+    let mut decoder = match FrameDecoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(Piece::Failed(e));
+            return;
         }
-        Ok(true)
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let last = match stream_frames(ctx, &mut decoder, &tx, shared, durability, &mut buf) {
+        Ok(()) => Piece::End,
+        Err(e) => Piece::Failed(e),
+    };
+    // The walk may be gone (it failed, or it has what it needs): then nobody listens.
+    let _ = tx.send(last);
+    drop(tx);
+    while let Some(job) = ctx.queue.pop_wait() {
+        run_job(&mut decoder, ctx.package, &job, shared, durability, &mut buf);
     }
 }
 
-impl Read for FramedStream<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
+/// Decodes every stream frame into pieces; `Ok` also when the walk stopped listening.
+fn stream_frames(
+    ctx: &Frames<'_>,
+    decoder: &mut FrameDecoder,
+    tx: &AheadTx,
+    shared: &Shared,
+    durability: Durability,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    for (n, frame) in ctx.frames.iter().enumerate() {
+        if shared.failed.load(Ordering::Relaxed) {
+            return Err(io::Error::other("stopped: another thread failed"));
         }
-        loop {
-            if !self.enter()? {
-                return Ok(0);
-            }
-            match &mut self.position {
-                Position::Start => {}
-                Position::Zeros(0) => self.next_frame(),
-                Position::Zeros(left) => {
-                    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    buf[..n].fill(0);
-                    *left -= n as u64;
-                    self.pos += n as u64;
-                    return Ok(n);
-                }
-                Position::Stream { input, u_left } => {
-                    let want = buf.len().min(usize::try_from(*u_left).unwrap_or(usize::MAX));
-                    let mut decoder = self.frames.decoder.try_borrow_mut().map_err(io::Error::other)?;
-                    let n = decoder.read(input, &mut buf[..want])?;
-                    if n == 0 {
-                        return Err(mismatch("a frame decodes to fewer bytes than the frame table says"));
-                    }
-                    *u_left -= n as u64;
-                    self.pos += n as u64;
-                    if *u_left == 0 {
-                        // Finish the frame now, so that the decoder is free for the data frames
-                        // a claim may queue next.
-                        decoder.finish(input)?;
-                        drop(decoder);
-                        self.next_frame();
-                    }
-                    return Ok(n);
+        match frame.kind {
+            FrameKind::Data => {
+                if tx.send(Piece::Data(n)).is_err() {
+                    return Ok(());
                 }
             }
+            FrameKind::Stream => {
+                decoder.begin()?;
+                let start = ctx.payload_start + frame.c_off;
+                let mut input = SectionReader::new(ctx.package, start..start + frame.c_len);
+                let mut left = frame.u_len;
+                while left > 0 {
+                    let mut piece = tx.spare();
+                    let want = piece.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let mut filled = 0;
+                    while filled < want {
+                        let k = decoder.read(&mut input, &mut piece[filled..want])?;
+                        if k == 0 {
+                            return Err(mismatch("a frame decodes to fewer bytes than the frame table says"));
+                        }
+                        filled += k;
+                    }
+                    left -= filled as u64;
+                    if left == 0 {
+                        decoder.finish(&mut input)?;
+                    }
+                    if tx.send(Piece::Bytes(piece, filled)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        while let Some(job) = ctx.queue.try_pop() {
+            run_job(decoder, ctx.package, &job, shared, durability, buf);
         }
     }
-}
-
-impl Seek for FramedStream<'_> {
-    /// Forward only, relative (what the tar walk uses to skip content).
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Current(delta) = to else {
-            return Err(io::Error::other("the payload stream seeks forward only"));
-        };
-        let mut left = u64::try_from(delta).map_err(|_| io::Error::other("the payload stream seeks forward only"))?;
-        let mut scratch = [0u8; 8192];
-        while left > 0 {
-            if !self.enter()? {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
-            }
-            match &mut self.position {
-                Position::Zeros(0) => self.next_frame(),
-                Position::Zeros(zeros) => {
-                    let n = left.min(*zeros);
-                    *zeros -= n;
-                    left -= n;
-                    self.pos += n;
-                }
-                _ => {
-                    let want = scratch.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = self.read(&mut scratch[..want])?;
-                    if n == 0 {
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "seek past the end of the payload"));
-                    }
-                    left -= n as u64;
-                }
-            }
-        }
-        Ok(self.pos)
-    }
+    Ok(())
 }

@@ -229,3 +229,140 @@ fn durable_mode_unpacks_the_same() {
     result.expect("unpacks");
     assert_eq!(fs::read(scratch.path().join("out/a")).expect("read"), b"1");
 }
+
+/// A framed payload (as the packer cuts one) in a file: `parts` in order, `Ok` the tar bytes of
+/// a stream frame, `Err` a large file's content, which goes into data frames after its header.
+fn framed_payload(parts: &[Result<Vec<u8>, Vec<u8>>]) -> (tempfile::NamedTempFile, Vec<crate::frames::Frame>) {
+    use std::io::Write;
+    let compression = crate::codec::Compression { codec: crate::codec::Codec::Zstd, level: 3 };
+    let mut sink = crate::frames::FramedWriter::new(compression, 1, Vec::new());
+    for part in parts {
+        match part {
+            Ok(tar) => sink.write_all(tar).expect("stream"),
+            Err(content) => {
+                let size = content.len() as u64;
+                assert_eq!(sink.write_data(&mut &content[..], size, &mut |_| {}).expect("data"), size);
+                sink.write_all(&vec![0u8; ((512 - size % 512) % 512) as usize]).expect("padding");
+            }
+        }
+    }
+    let payload = sink.finish().expect("finish");
+    let mut file = tempfile::NamedTempFile::new().expect("temp");
+    file.write_all(&payload).expect("write");
+    let frames = crate::frames::read_table(file.as_file(), &(0..payload.len() as u64), u64::MAX)
+        .expect("table")
+        .expect("several frames");
+    (file, frames)
+}
+
+/// A regular file's header alone (its content goes into data frames).
+fn header_only(path: &str, size: u64) -> Vec<u8> {
+    let mut tar = RawTar::new().file(path, b"").out;
+    let mut h = tar::Header::new_old();
+    h.as_mut_bytes().copy_from_slice(&tar[..512]);
+    h.set_size(size);
+    h.set_cksum();
+    tar.clear();
+    tar.extend_from_slice(h.as_bytes());
+    tar
+}
+
+/// Runs `unpack_frames` on a thread, failing the test instead of hanging if it never returns
+/// (a walk that stops while the ahead decoder is blocked on a full channel must still end).
+fn unpack_framed_within(
+    file: &tempfile::NamedTempFile,
+    frames: Vec<crate::frames::Frame>,
+    dest: &Path,
+) -> Result<(UnpackSummary, Index), UnpackError> {
+    let package = file.reopen().expect("reopen");
+    let dest = dest.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(unpack_frames(&package, 0, &frames, &dest, &UnpackOptions::default()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("unpack_frames returned")
+}
+
+/// Small files, many more bytes than the ahead decoder queues for the walk.
+fn many_small_files(prefix: &str) -> Vec<u8> {
+    let mut tar = RawTar::new();
+    for i in 0..400 {
+        tar = tar.file(&format!("{prefix}/f{i}.js"), &vec![b'a' + (i % 26) as u8; 16 * 1024]);
+    }
+    tar.out
+}
+
+#[test]
+fn a_framed_payload_unpacks_with_its_stream_decoded_ahead() {
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i % 251) as u8).collect();
+    let tail = RawTar::new().file("z/last.txt", b"last").finish();
+    let parts = [Ok(many_small_files("a")), Ok(header_only("big.bin", big.len() as u64)), Err(big.clone()), Ok(tail)];
+    let (file, frames) = framed_payload(&parts);
+    assert!(frames.iter().any(|f| f.kind == crate::frames::FrameKind::Data));
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (summary, index) = unpack_framed_within(&file, frames, scratch.path()).expect("unpacks");
+    assert_eq!(summary.entries, 402);
+    assert_eq!(index.entries.len(), 402, "the directories the archive does not list are not recorded");
+    assert_eq!(fs::read(scratch.path().join("big.bin")).expect("big"), big);
+    assert_eq!(fs::read(scratch.path().join("z/last.txt")).expect("last"), b"last");
+    assert_eq!(fs::read(scratch.path().join("a/f399.js")).expect("small").len(), 16 * 1024);
+}
+
+#[test]
+fn a_refusal_in_a_framed_payload_ends_the_unpack() {
+    // The refused entry comes early; megabytes of stream follow, so the ahead decoder is blocked
+    // on its full channel when the walk stops.
+    let big = vec![7u8; 3 * 1024 * 1024];
+    let evil = RawTar::new().entry(b"a/../../evil", tar::EntryType::Regular, 0o644, b"x", None).out;
+    let parts = [
+        Ok(header_only("big.bin", big.len() as u64)),
+        Err(big),
+        Ok(evil),
+        Ok(many_small_files("b")),
+        Ok(RawTar::new().finish()),
+    ];
+    let (file, frames) = framed_payload(&parts);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dest = scratch.path().join("out");
+    fs::create_dir(&dest).expect("mkdir");
+    let err = unpack_framed_within(&file, frames, &dest).expect_err("refused");
+    assert!(matches!(err, UnpackError::Refused { reason: Refusal::Path(PathError::ParentDir), .. }), "{err}");
+    assert_nothing_outside(scratch.path());
+}
+
+#[test]
+fn a_damaged_stream_frame_is_corrupt() {
+    let big = vec![7u8; 3 * 1024 * 1024];
+    let parts =
+        [Ok(header_only("big.bin", big.len() as u64)), Err(big), Ok(many_small_files("c")), Ok(RawTar::new().finish())];
+    let (file, frames) = framed_payload(&parts);
+    // The stream frame after the data frame loses its zstd magic number.
+    let second =
+        frames.iter().filter(|f| f.kind == crate::frames::FrameKind::Stream).nth(1).expect("second stream frame");
+    let mut bytes = fs::read(file.path()).expect("read");
+    bytes[second.c_off as usize..second.c_off as usize + 4].copy_from_slice(b"JUNK");
+    fs::write(file.path(), &bytes).expect("write");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let err = unpack_framed_within(&file, frames, scratch.path()).expect_err("corrupt");
+    assert!(matches!(err, UnpackError::Corrupt(_)), "{err}");
+}
+
+#[test]
+fn a_writer_failure_is_reported_as_the_write() {
+    // The first file cannot be created (it exists): its writer fails while the stream is read
+    // ahead, and the walk and the producer stop on it. The error reported must be the write, not
+    // a damaged stream (the launcher tells a full disk by it). Whether the producer or the walk
+    // notices first is a race that this does not force.
+    for round in 0..5 {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let dest = scratch.path().join("out");
+        fs::create_dir(&dest).expect("mkdir");
+        fs::write(dest.join("taken.txt"), b"already here").expect("write");
+        let mut tar = RawTar::new().file("taken.txt", b"x");
+        for i in 0..2000 {
+            tar = tar.file(&format!("f{i}.txt"), &vec![b'q'; 4096]);
+        }
+        let err = unpack(Cursor::new(tar.finish()), &dest, &UnpackOptions::default()).expect_err("fails");
+        assert!(matches!(&err, UnpackError::Write { path, .. } if path.ends_with("taken.txt")), "round {round}: {err}");
+    }
+}

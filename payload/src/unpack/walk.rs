@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::limits::{LimitReader, StreamLimit};
 use super::parallel;
-use super::writer::{BATCH_BYTES, BATCH_FILES, FileJob, Job, Shared, create_file};
+use super::writer::{BATCH_BYTES, BATCH_FILES, FileJob, Job, Shared, create_file, write_job};
 use super::{DIRECT_WRITE_THRESHOLD, Durability, Refusal, UnpackError, UnpackOptions, UnpackSummary, refused};
 use crate::index::{EntryKind, Index, IndexEntry};
 use crate::links;
@@ -169,18 +169,18 @@ impl<'a> State<'a> {
         if kind == tar::EntryType::XGlobalHeader {
             return Ok(());
         }
-        let raw = entry.path_bytes().into_owned();
-        let display = String::from_utf8_lossy(&raw).into_owned();
-        let normal = match paths::normalize(&raw) {
+        // The path is copied once, normalised (this runs for every entry of the archive).
+        let normal = match paths::normalize(&entry.path_bytes()) {
             Ok(normal) => normal,
             // `./`, which `tar -cf x.tar -C dir .` writes first, is the destination itself.
             Err(PathError::Empty) if kind == tar::EntryType::Directory => return Ok(()),
-            Err(e) => return Err(refused(&display, e)),
+            Err(e) => return Err(refused(String::from_utf8_lossy(&entry.path_bytes()).into_owned(), e)),
         };
-        let Some(path) = paths::strip_components(&normal, self.options.strip_components) else {
-            return Ok(());
+        let path = match paths::strip_components(&normal, self.options.strip_components).map(str::len) {
+            None => return Ok(()),
+            Some(len) if len == normal.len() => normal,
+            Some(len) => normal[normal.len() - len..].to_owned(),
         };
-        let path = path.to_owned();
         if paths::is_reserved(&path) {
             return Err(refused(path, PathError::Reserved));
         }
@@ -293,7 +293,7 @@ impl<'a> State<'a> {
         let full = self.dest.join(path);
         if size > DIRECT_WRITE_THRESHOLD
             && let Some(frames) = self.frames
-            && frames.write_file(self.shared, self.options.durability, &full, exec, pos, size, slot)?
+            && frames.write_file(&full, exec, pos, size, slot)?
         {
             return Ok(());
         }
@@ -313,14 +313,19 @@ impl<'a> State<'a> {
         Ok(())
     }
 
-    /// Hands the batch of small files to the writers.
+    /// Hands the batch of small files to the writers, or, when they are
+    /// [`super::IN_FLIGHT_LIMIT`] behind, writes it here (waiting for them would leave this
+    /// thread idle, and the stream decoder behind it).
     fn send_batch(&mut self) {
         if self.batch.files.is_empty() {
             return;
         }
         let job = std::mem::take(&mut self.batch);
         let bytes = job.bytes;
-        self.shared.reserve(bytes);
+        if !self.shared.try_reserve(bytes) {
+            write_job(job, self.shared, self.options.durability);
+            return;
+        }
         if let Some(sender) = &self.sender
             && sender.send(job).is_err()
         {
@@ -337,8 +342,8 @@ impl<'a> State<'a> {
         slot: Option<usize>,
     ) -> Result<(), UnpackError> {
         let mut hasher = slot.map(|_| Sha256::new());
-        let file = create_file(&full, exec).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
-        let mut writer = io::BufWriter::with_capacity(256 * 1024, file);
+        // No `BufWriter`: the reads are up to 256 KiB already, and its buffer was heap high-water.
+        let mut file = create_file(&full, exec).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
         let mut reader = content.take(size);
         let mut buf = vec![0u8; 256 * 1024];
         let mut copied = 0u64;
@@ -349,7 +354,7 @@ impl<'a> State<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.stream_error(e)),
             };
-            writer.write_all(&buf[..n]).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
+            file.write_all(&buf[..n]).map_err(|source| UnpackError::Write { path: full.clone(), source })?;
             if let Some(hasher) = &mut hasher {
                 hasher.update(&buf[..n]);
             }
@@ -362,8 +367,6 @@ impl<'a> State<'a> {
         if let (Some(slot), Some(hasher)) = (slot, hasher) {
             self.shared.digest(slot, hasher.finalize().into());
         }
-        let file =
-            writer.into_inner().map_err(|e| UnpackError::Write { path: full.clone(), source: e.into_error() })?;
         if self.options.durability == Durability::Durable && !cfg!(target_os = "linux") {
             file.sync_all().map_err(|source| UnpackError::Write { path: full, source })?;
         }

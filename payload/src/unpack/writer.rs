@@ -6,8 +6,10 @@
 //! [`writer_loop`] threads create and write them in parallel with the walk and with each other.
 //! A writer also hashes the content it writes when the unpack records the index
 //! ([`crate::index`]), so the digests cost the decoding thread nothing. The bytes queued are
-//! capped at [`super::IN_FLIGHT_LIMIT`] ([`Shared::reserve`]), so memory does not grow with the
-//! payload. The first failure of any thread is kept in [`Shared`] and stops the others.
+//! capped at [`super::IN_FLIGHT_LIMIT`] ([`Shared::try_reserve`]), so memory does not grow with
+//! the payload; when the writers are that far behind, the walk writes the batch itself
+//! ([`write_job`]) instead of waiting for them, so no thread sits idle on the other's hand-over.
+//! The first failure of any thread is kept in [`Shared`] and stops the others.
 //!
 //! # Alternatives
 //! One thread creating every file (what `tar` does) is bound by the kernel's per-file work.
@@ -19,9 +21,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Condvar, Mutex};
 
 use super::{Durability, IN_FLIGHT_LIMIT, UnpackError};
 use crate::digest::{self, Sha256Bytes};
@@ -53,9 +55,8 @@ pub(super) struct Job {
 pub(super) struct Shared {
     pub(super) failed: AtomicBool,
     error: Mutex<Option<UnpackError>>,
-    /// Bytes queued, and whether the walk waits for room.
-    in_flight: Mutex<(u64, bool)>,
-    space: Condvar,
+    /// Content bytes queued for the writers.
+    in_flight: AtomicU64,
     pub(super) written: AtomicU64,
     /// Digests of recorded files, by index slot, in whatever order the writers finish.
     digests: Mutex<Vec<(usize, Sha256Bytes)>>,
@@ -66,8 +67,7 @@ impl Shared {
         Self {
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
-            in_flight: Mutex::new((0, false)),
-            space: Condvar::new(),
+            in_flight: AtomicU64::new(0),
             written: AtomicU64::new(0),
             digests: Mutex::new(Vec::new()),
         }
@@ -78,7 +78,6 @@ impl Shared {
             slot.get_or_insert(err);
         }
         self.failed.store(true, Ordering::SeqCst);
-        self.space.notify_all();
     }
 
     pub(super) fn take_error(&self) -> Option<UnpackError> {
@@ -97,32 +96,19 @@ impl Shared {
         self.digests.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default()
     }
 
-    /// Waits until `n` more bytes fit in [`IN_FLIGHT_LIMIT`] (one oversized job may always go).
-    pub(super) fn reserve(&self, n: u64) {
-        let Ok(mut used) = self.in_flight.lock() else { return };
-        while used.0 > 0 && used.0 + n > IN_FLIGHT_LIMIT && !self.failed.load(Ordering::SeqCst) {
-            used.1 = true;
-            used = match self.space.wait(used) {
-                Ok(g) => g,
-                Err(_) => return,
-            };
-        }
-        used.1 = false;
-        used.0 += n;
+    /// Reserves room for `n` more queued bytes if they fit in [`IN_FLIGHT_LIMIT`] (one
+    /// oversized job may always go when nothing is queued); `false`: the caller writes them.
+    pub(super) fn try_reserve(&self, n: u64) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used == 0 || used.saturating_add(n) <= IN_FLIGHT_LIMIT).then(|| used.saturating_add(n))
+            })
+            .is_ok()
     }
 
-    /// Frees `n` reserved bytes; wakes the walk only if it waits (a wake-up is a syscall).
+    /// Frees `n` reserved bytes.
     pub(super) fn release(&self, n: u64) {
-        let waiting = match self.in_flight.lock() {
-            Ok(mut used) => {
-                used.0 = used.0.saturating_sub(n);
-                used.1
-            }
-            Err(_) => true,
-        };
-        if waiting {
-            self.space.notify_all();
-        }
+        self.in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
@@ -136,21 +122,28 @@ pub(super) fn writer_loop(receiver: &Mutex<Receiver<Job>>, shared: &Shared, dura
             },
             Err(_) => return,
         };
-        for file in job.files {
-            if shared.failed.load(Ordering::Relaxed) {
-                break;
-            }
-            match write_file(&file.path, file.exec, &file.data, durability) {
-                Ok(()) => {
-                    if let Some(slot) = file.slot {
-                        shared.digest(slot, digest::sha256(&file.data));
-                    }
-                    shared.written.fetch_add(file.data.len() as u64, Ordering::Relaxed);
-                }
-                Err(source) => shared.fail(UnpackError::Write { path: file.path, source }),
-            }
+        let bytes = job.bytes;
+        write_job(job, shared, durability);
+        shared.release(bytes);
+    }
+}
+
+/// Creates and fills the files of `job` in order, recording their digests; a failure is kept
+/// in `shared` (and stops the other threads).
+pub(super) fn write_job(job: Job, shared: &Shared, durability: Durability) {
+    for file in job.files {
+        if shared.failed.load(Ordering::Relaxed) {
+            break;
         }
-        shared.release(job.bytes);
+        match write_file(&file.path, file.exec, &file.data, durability) {
+            Ok(()) => {
+                if let Some(slot) = file.slot {
+                    shared.digest(slot, digest::sha256(&file.data));
+                }
+                shared.written.fetch_add(file.data.len() as u64, Ordering::Relaxed);
+            }
+            Err(source) => shared.fail(UnpackError::Write { path: file.path, source }),
+        }
     }
 }
 
