@@ -46,6 +46,7 @@ pub mod unpack;
 
 pub mod codec;
 pub mod container;
+pub(crate) mod cpus;
 pub mod marker;
 mod section;
 

@@ -123,7 +123,7 @@ impl Default for UnpackOptions<'_> {
 /// Writer threads for this machine: one per core, at least two (file creation blocks in the
 /// kernel, so two writers help even on one core).
 pub fn default_writers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+    crate::cpus::available().clamp(2, 8)
 }
 
 /// What was unpacked.

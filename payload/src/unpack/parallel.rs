@@ -207,7 +207,7 @@ impl<'a> Frames<'a> {
     /// Decoding threads of data frames to start besides the ahead decoder.
     pub(super) fn decoders(&self) -> usize {
         if self.frames.iter().any(|f| f.kind == FrameKind::Data) {
-            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 3))
+            crate::cpus::available().saturating_sub(1).clamp(1, 3)
         } else {
             0
         }
