@@ -39,12 +39,13 @@
 //! | `start::repair` | installing or repairing a tree outside a launch: usage lock, then extract |
 //! | `start::signer` | which key signed a package, against the keys this build trusts |
 //! | `run::spawn` | starting the app's process (clone + exec, parent-death signal) |
+//! | `run::exec` | running the app in place of the launcher (`--no-supervise` packages) |
 //! | `run::signals` | the signal handlers and their self-pipe |
 //! | `run::supervise` | waiting, forwarding signals, mirroring the app's exit |
 //! | `run::restart` | exit code 75: restart requests and the storm guard |
 //! | `run::relaunch` | continuing in a self-updated launcher |
 //! | `run::gitenv` | git safety for the app (`safe.bareRepository`) |
-//! | `care::background` | work done while the app runs: flush, verify, clean up, update check |
+//! | `care::background` | work done while the app runs: flush, verify, clean up, update check (a thread, or a detached process for an in-place run) |
 //! | `care::gc` | which trees clean-up removes, and removing them |
 //! | `care::health` | bad-version marks |
 //! | `care::verify` | deep verification of a tree against its index |
