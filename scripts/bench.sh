@@ -53,7 +53,9 @@
 #     tree, with a 10-file and a 15,000-file payload, hyperfine -N (no shell) with many runs in
 #     several rounds of alternating order; median difference. Target <= 1 ms added. Launcher
 #     peak RSS on a warm start: target <= 8 MB. Then the same against the peer, wrappe -e none,
-#     in one run (scripts/lib/bench-warm.sh, --only warm): target sea added <= wrappe added.
+#     in one run (scripts/lib/bench-warm.sh, --only warm), with sea built --no-supervise too and
+#     two C references (exec only; posix_spawn + wait): target sea --no-supervise added <=
+#     wrappe added (both exec in place; the supervised sea is compared with the spawn reference).
 #  7. Stripped size of sea-launcher (the stub every packed binary carries). Target <= 3 MB.
 #  8. Big files (`gen-tree.py bigtree`: ~260 files, 235 MB, most of it in a 120 MB native-like
 #     runtime and a few 12-40 MB files; quick: --scale 25): payload size against solid
