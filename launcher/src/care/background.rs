@@ -78,19 +78,15 @@ impl Due {
     }
 }
 
-/// What is due for the tree `dir` of an in-place run.
-pub(crate) fn due(app: &App, dir: &Path) -> Due {
+/// What is due for the tree `dir` of an in-place run; `unflushed` is what the start's tree check
+/// found (`tree::Checked`), so the mark is not looked at twice.
+pub(crate) fn due(app: &App, dir: &Path, unflushed: bool) -> Due {
     Due {
-        flush: due_flush(dir),
-        gc: gc::is_due(&app.dirs.cache.join("gc.stamp"), GC_PERIOD),
+        flush: unflushed,
+        gc: gc::is_due(&gc_stamp(app), GC_PERIOD),
         update: update::background_due(app),
         check: gc::is_due(&dir.join(CHECKED_STAMP), CHECK_PERIOD),
     }
-}
-
-/// Whether the tree `dir` is marked unflushed.
-pub(crate) fn due_flush(dir: &Path) -> bool {
-    fs::symlink_metadata(dir.join(crate::start::flush::MARK)).is_ok()
 }
 
 /// Starts the background work of an in-place run in a detached process (see the module docs) and
@@ -152,7 +148,7 @@ fn work(app: &App, dir: &Path, due: Due, policy: &gc::Policy, started: Instant) 
             Err(e) => tracing::warn!(error = %e, tree = %dir.display(), "could not flush the tree in use"),
         }
     }
-    if due.gc && gc::due(&app.dirs.cache.join("gc.stamp"), GC_PERIOD) {
+    if due.gc && gc::due(&gc_stamp(app), GC_PERIOD) {
         let report = gc::collect(&app.dirs.pkg, policy);
         gc::sweep_home(&app.dirs.home);
         tracing::debug!(removed = report.removed().count(), errors = report.errors.len(), "background clean-up");
@@ -167,6 +163,11 @@ fn work(app: &App, dir: &Path, due: Due, policy: &gc::Policy, started: Instant) 
         let _ = fs::write(dir.join(CHECKED_STAMP), b"");
         check_tree(dir);
     }
+}
+
+/// The stamp of the last background clean-up (its mtime).
+fn gc_stamp(app: &App) -> PathBuf {
+    app.dirs.cache.join("gc.stamp")
 }
 
 /// The clean-up policy: the configured minimum age, and the tree about to be used protected.

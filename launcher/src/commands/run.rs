@@ -51,6 +51,8 @@ struct Target {
     fixed_args: Vec<OsString>,
     /// Run as the launcher's supervised child (the manifest's `supervise`); `false`: in place.
     supervise: bool,
+    /// Marked unflushed in this boot (a fresh cold-start tree): its flush is background work.
+    unflushed: bool,
 }
 
 impl Target {
@@ -217,7 +219,28 @@ impl Session<'_> {
         let tree = TreePaths::new(&app.dirs.pkg, &manifest.tree_id());
         self.lock_tree(&tree)?;
         let manifest_len = app.package.manifest_bytes().len() as u64;
-        if let Err(damage) = tree::quick_check(&tree.dir, manifest, manifest_len) {
+        let unflushed = match tree::quick_check(&tree.dir, manifest, manifest_len) {
+            Ok(checked) => checked.unflushed,
+            Err(damage) => self.extract_bundled(&tree, &damage)?,
+        };
+        Ok(Target {
+            id: tree.id.clone(),
+            dir: tree.dir.clone(),
+            version: manifest.version.clone(),
+            source: Source::Bundled,
+            entry: manifest.entry.clone(),
+            fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
+            supervise: manifest.supervise,
+            unflushed,
+        })
+    }
+
+    /// Extracts the bundled payload's tree, found damaged or missing; returns whether it was
+    /// published unflushed (cold path only: one more `open` of the mark).
+    fn extract_bundled(&self, tree: &TreePaths, damage: &tree::Damage) -> Result<bool, LauncherError> {
+        let app = self.app;
+        let manifest = app.manifest();
+        {
             tracing::info!(tree = %tree.dir.display(), %damage, "extracting");
             crate::start::dirs::check_cache_writable(&app.dirs)?;
             let trusted = crate::update::trust::for_payload(manifest, &app.dirs.home);
@@ -228,18 +251,10 @@ impl Session<'_> {
                 progress: true,
                 defer_flush: true,
             };
-            let done = extract::ensure_tree(&app.package, &tree, &app.dirs, &options)?;
+            let done = extract::ensure_tree(&app.package, tree, &app.dirs, &options)?;
             tracing::info!(?done, "tree ready");
         }
-        Ok(Target {
-            id: tree.id.clone(),
-            dir: tree.dir.clone(),
-            version: manifest.version.clone(),
-            source: Source::Bundled,
-            entry: manifest.entry.clone(),
-            fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
-            supervise: manifest.supervise,
-        })
+        Ok(crate::start::flush::mark_of(&tree.dir) == crate::start::flush::Mark::ThisBoot)
     }
 
     /// Readies an installed update; `None` (with a warning) when its tree turns out damaged:
@@ -249,21 +264,26 @@ impl Session<'_> {
         let Some((manifest, len)) = &candidate.manifest else { return Ok(None) };
         let tree = TreePaths::new(&self.app.dirs.pkg, &candidate.id);
         self.lock_tree(&tree)?;
-        if let Err(damage) = tree::quick_check(&tree.dir, manifest, *len) {
-            // A tree that vanished since the scan was removed by someone (a cleared cache), not
-            // damaged: there is nothing to mark.
-            if !tree.dir.exists() {
+        let checked = match tree::quick_check(&tree.dir, manifest, *len) {
+            Ok(checked) => checked,
+            Err(damage) => {
+                // A tree that vanished since the scan was removed by someone (a cleared cache), not
+                // damaged: there is nothing to mark.
+                if !tree.dir.exists() {
+                    self.app.warn(&format!(
+                        "installed version {} is no longer installed; using another version",
+                        candidate.version
+                    ));
+                    return Ok(None);
+                }
                 self.app.warn(&format!(
-                    "installed version {} is no longer installed; using another version",
+                    "installed version {} is damaged ({damage}); using another version",
                     candidate.version
                 ));
+                let _ = tree::mark_damaged(&tree.dir);
                 return Ok(None);
             }
-            self.app
-                .warn(&format!("installed version {} is damaged ({damage}); using another version", candidate.version));
-            let _ = tree::mark_damaged(&tree.dir);
-            return Ok(None);
-        }
+        };
         Ok(Some(Target {
             id: candidate.id.clone(),
             dir: tree.dir.clone(),
@@ -272,6 +292,7 @@ impl Session<'_> {
             entry: manifest.entry.clone(),
             fixed_args: manifest.fixed_args(tree.dir.as_os_str()),
             supervise: manifest.supervise,
+            unflushed: checked.unflushed,
         }))
     }
 
@@ -310,7 +331,7 @@ impl Session<'_> {
     /// that is due. Returns only when `execve` failed and another version is to be tried.
     fn exec(&mut self, target: &Target) -> Result<(), LauncherError> {
         let spawn = self.spawn_spec(target, None);
-        let due = background::due(self.app, &target.dir);
+        let due = background::due(self.app, &target.dir, target.unflushed);
         tracing::debug!(program = %spawn.program.display(), ?due, "running the app in place");
         #[cfg(unix)]
         if due.any() {
@@ -327,8 +348,8 @@ impl Session<'_> {
     fn flush_later(&self, target: &Target) {
         #[cfg(unix)]
         {
-            let due = background::Due { flush: background::due_flush(&target.dir), ..Default::default() };
-            if due.any() {
+            if target.unflushed {
+                let due = background::Due { flush: true, ..Default::default() };
                 background::detach(self.app, &target.dir, &target.id, due);
             }
         }

@@ -45,18 +45,29 @@ pub(crate) fn boot_id() -> Option<String> {
     None
 }
 
-/// Whether the tree's content may have been lost since it was extracted: marked unflushed in
-/// another boot, or with a mark that cannot be read.
-pub(crate) fn maybe_lost(dir: &Path) -> bool {
+/// What a tree's unflushed mark says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// No mark: the tree is on disk.
+    Absent,
+    /// Marked in this boot: complete in the page cache, still to be flushed.
+    ThisBoot,
+    /// Marked in another boot, or unreadable: the content may have been lost.
+    Lost,
+}
+
+/// Reads the tree's mark (one `open`, which fails on a flushed tree).
+pub(crate) fn mark_of(dir: &Path) -> Mark {
     let file = match fs::File::open(dir.join(MARK)) {
         Ok(file) => file,
-        Err(e) => return e.kind() != io::ErrorKind::NotFound,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Mark::Absent,
+        Err(_) => return Mark::Lost,
     };
     let mut id = String::new();
     if file.take(128).read_to_string(&mut id).is_err() {
-        return true;
+        return Mark::Lost;
     }
-    boot_id().is_none_or(|now| now != id.trim())
+    if boot_id().is_some_and(|now| now == id.trim()) { Mark::ThisBoot } else { Mark::Lost }
 }
 
 /// Marks the temporary tree `temp` (its `.sea` exists) as unflushed in boot `boot`.
@@ -104,6 +115,11 @@ pub(crate) fn flush(_dir: &Path) -> io::Result<bool> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    /// Whether the tree's content may have been lost: what `tree::quick_check` refuses.
+    fn maybe_lost(dir: &Path) -> bool {
+        mark_of(dir) == Mark::Lost
+    }
 
     #[test]
     fn a_mark_of_this_boot_is_safe_another_boots_or_unreadable_is_not() {

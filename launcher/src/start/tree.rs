@@ -93,10 +93,18 @@ pub(crate) enum Damage {
     Unflushed,
 }
 
+/// A tree that passed [`quick_check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// Marked unflushed in this boot: the background work still has to flush it.
+    pub(crate) unflushed: bool,
+}
+
 /// The check run at every start: completion mark, entry and every executable exist with their
 /// size, and no unflushed data from an earlier boot. Costs one `stat` per executable and one
-/// failed `open`, whatever the number of files in the tree.
-pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) -> Result<(), Damage> {
+/// failed `open`, whatever the number of files in the tree; says whether the tree is still to be
+/// flushed, so that nothing looks at the mark a second time.
+pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) -> Result<Checked, Damage> {
     match fs::metadata(dir.join(MANIFEST)) {
         Ok(meta) if meta.is_file() && meta.len() == manifest_len => {}
         _ => return Err(Damage::Incomplete),
@@ -108,10 +116,10 @@ pub(crate) fn quick_check(dir: &Path, manifest: &Manifest, manifest_len: u64) ->
             Err(_) => return Err(Damage::Missing(exe.path.clone())),
         }
     }
-    if crate::start::flush::maybe_lost(dir) {
-        return Err(Damage::Unflushed);
+    match crate::start::flush::mark_of(dir) {
+        crate::start::flush::Mark::Lost => Err(Damage::Unflushed),
+        mark => Ok(Checked { unflushed: mark == crate::start::flush::Mark::ThisBoot }),
     }
-    Ok(())
 }
 
 /// Reads and validates the manifest of an installed tree (update candidates only; never on the
