@@ -45,6 +45,15 @@ fn reporter(sb: &Sandbox, name: &str, extra: &[&str]) -> PathBuf {
     sb.pack(app.path(), "inpl", "1.0.0", "bin/app", extra)
 }
 
+/// Starts `cmd` with its stdout piped and reads that to its end (the app's exit, unless someone
+/// else holds the pipe); the process is still to be waited for.
+fn output_of(cmd: &mut std::process::Command) -> (Running, String) {
+    let mut child = Running::spawn(cmd.stdout(Stdio::piped()));
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    (child, out)
+}
+
 fn field<'a>(out: &'a str, key: &str) -> &'a str {
     out.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
@@ -66,10 +75,8 @@ fn the_app_is_the_launchers_own_process_with_its_variables_and_a_clean_signal_st
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(info["payload"]["supervise"], false, "{info}");
 
-    let mut child = Running::spawn(sb.cmd(&bin).stdout(Stdio::piped()));
+    let (mut child, out) = output_of(&mut sb.cmd(&bin));
     let launcher_pid = child.pid();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     let status = child.wait_timeout(TIMEOUT);
     assert_eq!(status.code(), Some(7), "{out}");
     assert_eq!(field(&out, "pid"), launcher_pid.to_string(), "the app must be the launcher's process: {out}");
@@ -83,10 +90,8 @@ fn the_app_is_the_launchers_own_process_with_its_variables_and_a_clean_signal_st
     // The same app supervised: a child of its own, with a restart file.
     let sb2 = Sandbox::new();
     let bin2 = reporter(&sb2, "app", &[]);
-    let mut child = Running::spawn(sb2.cmd(&bin2).stdout(Stdio::piped()));
+    let (mut child, out) = output_of(&mut sb2.cmd(&bin2));
     let launcher_pid = child.pid();
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
     assert_eq!(child.wait_timeout(TIMEOUT).code(), Some(7));
     assert_ne!(field(&out, "pid"), launcher_pid.to_string(), "{out}");
     assert_ne!(field(&out, "restart"), "unset", "{out}");
@@ -172,9 +177,7 @@ fn cold_start_with_piped_output() -> (Sandbox, PathBuf, Running, Vec<i32>) {
     let bin = sb.pack(app.path(), "inpl", "1.0.0", "bin/app", &["--no-supervise"]);
     let bin = fs::canonicalize(&bin).unwrap();
     // A cold start: the tree is fresh (unflushed), the clean-up and the deep check are due.
-    let mut child = Running::spawn(sb.cmd(&bin).stdout(Stdio::piped()));
-    let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let (child, out) = output_of(&mut sb.cmd(&bin));
     assert_eq!(out, "hello\n");
     let found = workers(&bin, child.pid());
     (sb, bin, child, found)
